@@ -9,6 +9,7 @@ to decide whether a finished run can be reused.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import difflib
 import hashlib
@@ -335,7 +336,7 @@ class StudyConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     source: str | None = None
 
-    @property
+    @builtins.property
     def retraining(self) -> TrainingConfig:
         """The recipe for retraining a coalition from scratch (defaults to `training`)."""
         return self.retrain if self.retrain is not None else self.training
