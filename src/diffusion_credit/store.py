@@ -1,0 +1,205 @@
+"""The run store: MLflow runs tagged by the project's contract.
+
+Every run carries `credit.kind` and `credit.study`; runs are found by tags,
+never by experiment, because `mlflow run` may place an entry point's run in
+any experiment. Queries page through every result and, unless asked
+otherwise, return FINISHED runs only, so a run that was killed or failed
+halfway is never reused.
+
+Runs that the project creates on its own go to the experiment named after
+the study. A run nested under a parent goes to the parent's experiment, so
+the MLflow UI shows it under that parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Run, ViewType
+from mlflow.tracking import MlflowClient
+
+__all__ = [
+    "TAG_KIND",
+    "TAG_STUDY",
+    "TAG_DIGEST",
+    "TAG_EVAL_KEY",
+    "TAG_COALITION",
+    "TAG_METHOD",
+    "KINDS",
+    "configure",
+    "search_runs",
+    "find_finished",
+    "start_run",
+    "log_json",
+    "download_artifact",
+]
+
+logger = logging.getLogger(__name__)
+
+TAG_KIND = "credit.kind"
+TAG_STUDY = "credit.study"
+TAG_DIGEST = "credit.digest"
+TAG_EVAL_KEY = "credit.eval_key"
+TAG_COALITION = "credit.coalition"
+TAG_METHOD = "credit.method"
+TAG_ESTIMATOR = "credit.estimator"
+TAG_PROPERTY = "credit.property"
+TAG_DATAMODEL_ALPHA = "credit.datamodel_alpha"
+TAG_DATAMODEL_SET = "credit.datamodel_set"
+
+KINDS = ("dataset", "train", "prune", "coalition", "attribution", "lds", "attribute", "sweep")
+
+_PAGE_SIZE = 1000
+
+
+def configure(uri: str | None = None) -> str:
+    """Point MLflow at the run store and return its URI.
+
+    `MLFLOW_TRACKING_URI` wins over `uri`, so `mlflow run` and a shared
+    tracking server keep working without editing the config.
+    """
+    resolved = os.environ.get("MLFLOW_TRACKING_URI") or uri or "sqlite:///mlflow.db"
+    mlflow.set_tracking_uri(resolved)
+    return resolved
+
+
+def search_runs(
+    tags: Mapping[str, str],
+    *,
+    statuses: tuple[str, ...] = ("FINISHED",),
+    client: MlflowClient | None = None,
+) -> list[Run]:
+    """Return every run whose tags equal `tags`, across all experiments.
+
+    Args:
+        tags: tag name to exact value, e.g. `{TAG_KIND: "coalition", TAG_STUDY: "cifar10-mini"}`.
+        statuses: run statuses to keep; FINISHED by default. Pass `()` for all.
+        client: an MLflow client; a new one on the current tracking URI by default.
+
+    Returns:
+        The runs, newest first, however many there are (the search is paged).
+    """
+    client = client or MlflowClient()
+    experiment_ids = _all_experiment_ids(client)
+    if not experiment_ids:
+        return []
+
+    clauses = [f"tags.`{name}` = '{_quote(value)}'" for name, value in tags.items()]
+    if len(statuses) == 1:
+        clauses.append(f"attributes.status = '{statuses[0]}'")
+    filter_string = " AND ".join(clauses)
+
+    runs: list[Run] = []
+    page_token = None
+    while True:
+        page = client.search_runs(
+            experiment_ids,
+            filter_string=filter_string,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=_PAGE_SIZE,
+            order_by=["attributes.start_time DESC"],
+            page_token=page_token,
+        )
+        runs.extend(page)
+        page_token = page.token
+        if not page_token:
+            break
+
+    if statuses:
+        runs = [run for run in runs if run.info.status in statuses]
+    return runs
+
+
+def find_finished(tags: Mapping[str, str], *, client: MlflowClient | None = None) -> Run | None:
+    """Return the newest FINISHED run with these tags, or None."""
+    runs = search_runs(tags, client=client)
+    return runs[0] if runs else None
+
+
+@contextlib.contextmanager
+def start_run(
+    study: str,
+    kind: str,
+    *,
+    tags: Mapping[str, str] | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+) -> Iterator[mlflow.ActiveRun]:
+    """Start (or, under `mlflow run`, attach to) a run tagged with `kind` and `study`.
+
+    The run ends FINISHED only if the block completes; an exception marks it
+    FAILED, and a killed process leaves it RUNNING. Neither is ever reused.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"Unknown run kind {kind!r}; expected one of {', '.join(KINDS)}.")
+    all_tags = {TAG_KIND: kind, TAG_STUDY: study, **(tags or {})}
+
+    active = mlflow.active_run()
+    launched_by_mlflow_run = active is None and "MLFLOW_RUN_ID" in os.environ
+    if nested and active is not None:
+        experiment_id = active.info.experiment_id
+    elif launched_by_mlflow_run:
+        experiment_id = None
+    else:
+        experiment_id = _study_experiment(study)
+
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=run_name,
+        nested=nested and active is not None,
+        tags=all_tags,
+    ) as run:
+        mlflow.set_tags(all_tags)
+        yield run
+
+
+def log_json(payload: Any, artifact_file: str) -> None:
+    """Log `payload` as a JSON artifact of the active run."""
+    mlflow.log_text(json.dumps(payload, indent=2, sort_keys=False), artifact_file)
+
+
+def download_artifact(run: Run | str, artifact_path: str, destination: str | Path | None = None) -> Path:
+    """Download one artifact (file or folder) of a run and return its local path."""
+    run_id = run if isinstance(run, str) else run.info.run_id
+    destination = destination or tempfile.mkdtemp(prefix="credit-artifact-")
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(destination))
+    return Path(local)
+
+
+def _study_experiment(study: str) -> str:
+    experiment = mlflow.get_experiment_by_name(study)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            raise RuntimeError(
+                f"The MLflow experiment {study!r} is deleted. Restore it with "
+                f"`mlflow experiments restore --experiment-id {experiment.experiment_id}` or rename the study."
+            )
+        return experiment.experiment_id
+    try:
+        return mlflow.create_experiment(study)
+    except mlflow.exceptions.MlflowException:
+        # Another process created it between our lookup and the create call.
+        return mlflow.get_experiment_by_name(study).experiment_id
+
+
+def _all_experiment_ids(client: MlflowClient) -> list[str]:
+    ids: list[str] = []
+    page_token = None
+    while True:
+        page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE_SIZE, page_token=page_token)
+        ids.extend(experiment.experiment_id for experiment in page)
+        page_token = page.token
+        if not page_token:
+            return ids
+
+
+def _quote(value: str) -> str:
+    return str(value).replace("'", "\\'")

@@ -1,0 +1,73 @@
+import mlflow
+import pytest
+
+from diffusion_credit import store
+
+
+@pytest.fixture()
+def tracking(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    uri = store.configure(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+def test_start_run_tags_kind_and_study(tracking):
+    with store.start_run("toy", "train", tags={store.TAG_DIGEST: "abc"}) as run:
+        run_id = run.info.run_id
+
+    found = store.find_finished({store.TAG_KIND: "train", store.TAG_STUDY: "toy", store.TAG_DIGEST: "abc"})
+    assert found is not None
+    assert found.info.run_id == run_id
+    assert mlflow.get_experiment(found.info.experiment_id).name == "toy"
+
+
+def test_search_pages_through_all_runs(tracking, monkeypatch):
+    monkeypatch.setattr(store, "_PAGE_SIZE", 3)
+    for index in range(8):
+        with store.start_run("toy", "coalition", tags={store.TAG_COALITION: f"{index:03b}"}):
+            pass
+
+    runs = store.search_runs({store.TAG_KIND: "coalition", store.TAG_STUDY: "toy"})
+    assert len(runs) == 8
+
+
+def test_search_spans_experiments(tracking):
+    mlflow.set_experiment("elsewhere")
+    with mlflow.start_run(tags={store.TAG_KIND: "train", store.TAG_STUDY: "toy"}):
+        pass
+    with store.start_run("toy", "train"):
+        pass
+
+    runs = store.search_runs({store.TAG_KIND: "train", store.TAG_STUDY: "toy"})
+    assert len({run.info.experiment_id for run in runs}) == 2
+
+
+def test_failed_and_running_runs_are_not_reused(tracking):
+    with pytest.raises(RuntimeError):
+        with store.start_run("toy", "coalition", tags={store.TAG_EVAL_KEY: "k"}):
+            raise RuntimeError("boom")
+    client = mlflow.MlflowClient()
+    experiment_id = mlflow.get_experiment_by_name("toy").experiment_id
+    client.create_run(experiment_id, tags={store.TAG_KIND: "coalition", store.TAG_STUDY: "toy", store.TAG_EVAL_KEY: "k"})
+
+    assert store.find_finished({store.TAG_EVAL_KEY: "k"}) is None
+    assert len(store.search_runs({store.TAG_EVAL_KEY: "k"}, statuses=())) == 2
+
+
+def test_nested_run_shares_parent_experiment(tracking):
+    mlflow.set_experiment("parent-experiment")
+    with mlflow.start_run() as parent:
+        with store.start_run("toy", "coalition", nested=True) as child:
+            child_id = child.info.run_id
+    child_run = mlflow.get_run(child_id)
+    assert child_run.info.experiment_id == parent.info.experiment_id
+    assert child_run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+
+
+def test_unknown_kind_is_rejected(tracking):
+    with pytest.raises(ValueError, match="Unknown run kind 'trian'"):
+        with store.start_run("toy", "trian"):
+            pass
