@@ -55,6 +55,11 @@ class DataConfig:
     torchvision's CIFAR-100 restricted to 20 fine labels (downloads).
     Relative paths are resolved against the config file's folder's parent
     when they do not exist relative to the working directory.
+
+    `contributor_column` names the manifest column that holds the
+    contributor (e.g. `identity`); its values are read as strings.
+    `num_workers` bounds the threads that decode images (None: up to 4,
+    never more than the CPU count). It does not change the loaded data.
     """
 
     path: str = "examples/cifar10-mini"
@@ -62,6 +67,8 @@ class DataConfig:
     channels: int = 3
     cache_dir: str = ".cache/diffusion-credit"
     max_images_per_contributor: int | None = None
+    contributor_column: str = "contributor"
+    num_workers: int | None = None
 
     def validate(self) -> None:
         _check_positive("data.resolution", self.resolution)
@@ -69,6 +76,13 @@ class DataConfig:
             raise ConfigError(f"data.channels must be 1 or 3, got {self.channels!r}.")
         if self.max_images_per_contributor is not None:
             _check_positive("data.max_images_per_contributor", self.max_images_per_contributor)
+        if not self.contributor_column or self.contributor_column == "path":
+            raise ConfigError(
+                f"data.contributor_column must name a manifest column other than 'path', "
+                f"got {self.contributor_column!r}."
+            )
+        if self.num_workers is not None:
+            _check_positive("data.num_workers", self.num_workers)
 
 
 @dataclass
