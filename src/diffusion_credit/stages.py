@@ -1,0 +1,154 @@
+"""The model stages of a study: dataset record, full model `θ*`, pruned model `θ̃*`.
+
+Each stage first looks for a FINISHED run with the same digest and reuses it;
+otherwise it computes the result and logs it as a run. Training checkpoints
+live in the study's cache folder, so a training killed halfway resumes there.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+
+from . import reports, store
+from .study import Study
+
+__all__ = ["log_dataset", "full_model", "pruned_model", "load_model_from_run"]
+
+logger = logging.getLogger(__name__)
+
+_GRID_IMAGES = 64
+
+
+def log_dataset(study: Study, *, nested: bool = True) -> str:
+    """Log (or reuse) the study's `dataset` run and return its run id."""
+    dataset = study.dataset
+    tags = {store.TAG_DIGEST: dataset.digest}
+    found = store.find_finished({store.TAG_KIND: "dataset", store.TAG_STUDY: study.name, **tags})
+    if found is not None:
+        logger.info("Reusing dataset run %s", found.info.run_id)
+        return found.info.run_id
+
+    with store.start_run(study.name, "dataset", tags=tags, run_name="dataset", nested=nested) as run:
+        mlflow.log_params({"data.path": study.config.data.path, "data.resolution": study.config.data.resolution})
+        mlflow.log_metrics({"dataset.images": len(dataset.labels), "dataset.contributors": len(dataset.contributors)})
+        store.log_json(list(dataset.contributors), "contributors.json")
+        store.log_json(dict(dataset.counts), "counts.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            sheet = reports.contact_sheet(dataset, Path(tmp) / "contact_sheet.png")
+            mlflow.log_artifact(str(sheet))
+        return run.info.run_id
+
+
+def full_model(study: Study, *, nested: bool = True):
+    """Return the full model `θ*` and its run id, training and logging it if no run matches."""
+    found = _find_model_run(study, "train", study.train_digest)
+    if found is not None:
+        logger.info("Reusing full model from train run %s", found.info.run_id)
+        return load_model_from_run(found), found.info.run_id
+
+    from .models import create_model
+    from .training import train
+
+    model = create_model(study.config.model, study.image_shape, seed=study.config.training.seed)
+    with store.start_run(study.name, "train", tags={store.TAG_DIGEST: study.train_digest}, run_name="train", nested=nested) as run:
+        _log_config(study)
+        mlflow.log_metric("model.parameters", model.num_parameters())
+        started = time.perf_counter()
+        result = train(
+            model,
+            study.dataset.images,
+            study.config.training,
+            device=study.device,
+            checkpoint_dir=study.cache_dir / "checkpoints" / f"train-{study.train_digest}",
+            progress=study.progress,
+        )
+        mlflow.log_metric("time.train_s", time.perf_counter() - started)
+        _log_model_outputs(study, model, result.losses, prefix="train")
+        return model, run.info.run_id
+
+
+def pruned_model(study: Study, *, nested: bool = True):
+    """Return the pruned, all-data fine-tuned model `θ̃*` and its run id (reused or computed)."""
+    found = _find_model_run(study, "prune", study.prune_digest)
+    if found is not None:
+        logger.info("Reusing pruned model from prune run %s", found.info.run_id)
+        return load_model_from_run(found), found.info.run_id
+
+    from .pruning import prune_model
+    from .training import finetune
+
+    model, train_run_id = full_model(study, nested=nested)
+    pruning = study.config.pruning
+    with store.start_run(study.name, "prune", tags={store.TAG_DIGEST: study.prune_digest}, run_name="prune", nested=nested) as run:
+        _log_config(study)
+        mlflow.set_tag("credit.train_run", train_run_id)
+        report = prune_model(model, pruning.ratio)
+        mlflow.log_metrics(
+            {
+                "model.parameters_before": report.params_before,
+                "model.parameters": report.params_after,
+                "model.macs_before": report.macs_before,
+                "model.macs": report.macs_after,
+            }
+        )
+        logger.info(
+            "Pruned %.0f%% of channels: %s -> %s parameters",
+            100 * pruning.ratio,
+            f"{report.params_before:,}",
+            f"{report.params_after:,}",
+        )
+        started = time.perf_counter()
+        result = finetune(model, study.dataset.images, pruning.finetune, device=study.device, progress=study.progress)
+        mlflow.log_metric("time.train_s", time.perf_counter() - started)
+        _log_model_outputs(study, model, result.losses, prefix="finetune")
+        return model, run.info.run_id
+
+
+def load_model_from_run(run) -> "object":
+    """Load the `model` artifact of a train or prune run."""
+    from .models import DiffusionModel
+
+    local = store.download_artifact(run, "model")
+    return DiffusionModel.load(local)
+
+
+def _find_model_run(study: Study, kind: str, key: str):
+    return store.find_finished({store.TAG_KIND: kind, store.TAG_STUDY: study.name, store.TAG_DIGEST: key})
+
+
+def _log_config(study: Study) -> None:
+    store.log_json(study.config.to_dict(), "config.json")
+    mlflow.log_params(
+        {
+            "config": study.config.source or "",
+            "data.path": study.config.data.path,
+            "model.block_out_channels": study.config.model.block_out_channels,
+            "training.steps": study.config.training.steps,
+            "pruning.ratio": study.config.pruning.ratio,
+        }
+    )
+
+
+def _log_model_outputs(study: Study, model, losses: list[float], *, prefix: str) -> None:
+    from .sampling import generate
+
+    reports.log_loss_curve(losses, f"{prefix}.loss")
+    sampling = study.config.sampling
+    images = generate(
+        model,
+        min(_GRID_IMAGES, sampling.num_images),
+        num_inference_steps=sampling.num_inference_steps,
+        batch_size=sampling.batch_size,
+        seed=sampling.seed,
+        device=study.device,
+        progress=False,
+    )
+    reports.log_image_grid(images, "samples.png")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "model")
+        mlflow.log_artifacts(str(Path(tmp) / "model"), "model")
