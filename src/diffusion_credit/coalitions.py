@@ -28,7 +28,7 @@ from .config import digest
 from .errors import InputError
 from .study import Study
 
-__all__ = ["METHODS", "CoalitionValue", "eval_key", "find_coalition_run", "evaluate_coalition", "property_metric"]
+__all__ = ["METHODS", "CoalitionValue", "recipe_key", "eval_key", "find_coalition_run", "evaluate_coalition", "property_metric"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,12 @@ def check_method(method: str) -> None:
         raise InputError(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
 
 
-def eval_key(study: Study, coalition: str, method: str, seed: int | None = None) -> str:
-    """Return the digest of everything that determines `v(S)` for this method."""
+def recipe_key(study: Study, method: str, seed: int | None = None) -> str:
+    """Return the digest of everything but the coalition that determines `v(S)`.
+
+    Coalition runs with the same recipe form one game; the `shapley` entry
+    point groups the store's runs by it.
+    """
     config = study.config
     if method == "sft":
         recipe = ("sft", study.prune_digest, config.finetune)
@@ -68,7 +72,12 @@ def eval_key(study: Study, coalition: str, method: str, seed: int | None = None)
         recipe = ("ft", study.train_digest, config.finetune)
     else:
         recipe = ("retrain", study.dataset.digest, config.model, config.retraining)
-    return digest(recipe, coalition, seed, config.sampling, study.property_settings())
+    return digest(recipe, seed, config.sampling, study.property_settings())
+
+
+def eval_key(study: Study, coalition: str, method: str, seed: int | None = None) -> str:
+    """Return the digest of everything that determines `v(S)` for this method."""
+    return digest(recipe_key(study, method, seed), coalition)
 
 
 def find_coalition_run(study: Study, key: str, extra_tags: Mapping[str, str] | None = None):
@@ -85,6 +94,7 @@ def evaluate_coalition(
     seed: int | None = None,
     tags: Mapping[str, str] | None = None,
     nested: bool = True,
+    parent_run_id: str | None = None,
 ) -> CoalitionValue:
     """Return `v(S)`, reusing a finished run with the same key or computing and logging it.
 
@@ -95,6 +105,7 @@ def evaluate_coalition(
         seed: overrides the training or fine-tuning seed (for seed-noise studies).
         tags: extra tags for the run, e.g. the datamodel set; they are part of the reuse lookup.
         nested: nest the run under the active run.
+        parent_run_id: nest the run under this run instead (used by worker processes).
     """
     check_method(method)
     from .data import parse_coalition
@@ -107,8 +118,16 @@ def evaluate_coalition(
     if found is not None:
         return CoalitionValue(coalition, method, found.data.metrics[metric], found.info.run_id, True, 0.0)
 
-    run_tags = {store.TAG_COALITION: coalition, store.TAG_METHOD: method, store.TAG_EVAL_KEY: key, **(tags or {})}
-    with store.start_run(study.name, "coalition", tags=run_tags, run_name=f"{method}-{coalition}", nested=nested) as run:
+    run_tags = {
+        store.TAG_COALITION: coalition,
+        store.TAG_METHOD: method,
+        store.TAG_EVAL_KEY: key,
+        store.TAG_RECIPE: recipe_key(study, method, seed),
+        **(tags or {}),
+    }
+    with store.start_run(
+        study.name, "coalition", tags=run_tags, run_name=f"{method}-{coalition}", nested=nested, parent_run_id=parent_run_id
+    ) as run:
         mlflow.log_params({"coalition": coalition, "method": method, "seed": seed, "size": coalition.count("1")})
         started = time.perf_counter()
         value = _measure(study, coalition, method, seed)

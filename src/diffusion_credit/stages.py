@@ -7,6 +7,7 @@ live in the study's cache folder, so a training killed halfway resumes there.
 
 from __future__ import annotations
 
+import copy
 import logging
 import tempfile
 import time
@@ -82,10 +83,11 @@ def pruned_model(study: Study, *, nested: bool = True):
     from .pruning import prune_model
     from .training import finetune
 
-    model, train_run_id = full_model(study, nested=nested)
     pruning = study.config.pruning
     with store.start_run(study.name, "prune", tags={store.TAG_DIGEST: study.prune_digest}, run_name="prune", nested=nested) as run:
         _log_config(study)
+        model, train_run_id = full_model(study, nested=True)
+        model = copy.deepcopy(model)
         mlflow.set_tag("credit.train_run", train_run_id)
         report = prune_model(model, pruning.ratio)
         mlflow.log_metrics(

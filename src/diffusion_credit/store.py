@@ -50,12 +50,13 @@ TAG_DIGEST = "credit.digest"
 TAG_EVAL_KEY = "credit.eval_key"
 TAG_COALITION = "credit.coalition"
 TAG_METHOD = "credit.method"
+TAG_RECIPE = "credit.recipe"
 TAG_ESTIMATOR = "credit.estimator"
 TAG_PROPERTY = "credit.property"
 TAG_DATAMODEL_ALPHA = "credit.datamodel_alpha"
 TAG_DATAMODEL_SET = "credit.datamodel_set"
 
-KINDS = ("dataset", "train", "prune", "coalition", "attribution", "lds", "attribute", "sweep")
+KINDS = ("dataset", "train", "prune", "coalition", "datamodels", "attribution", "lds", "attribute", "sweep")
 
 _PAGE_SIZE = 1000
 
@@ -132,31 +133,47 @@ def start_run(
     tags: Mapping[str, str] | None = None,
     run_name: str | None = None,
     nested: bool = False,
+    parent_run_id: str | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """Start (or, under `mlflow run`, attach to) a run tagged with `kind` and `study`.
 
     The run ends FINISHED only if the block completes; an exception marks it
     FAILED, and a killed process leaves it RUNNING. Neither is ever reused.
+    `parent_run_id` nests the run under a run of another process (a worker's
+    coalition under the `attribute` run that planned it).
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown run kind {kind!r}; expected one of {', '.join(KINDS)}.")
     all_tags = {TAG_KIND: kind, TAG_STUDY: study, **(tags or {})}
 
     active = mlflow.active_run()
-    launched_by_mlflow_run = active is None and "MLFLOW_RUN_ID" in os.environ
-    if nested and active is not None:
-        experiment_id = active.info.experiment_id
-    elif launched_by_mlflow_run:
+    attach = active is None and not nested and parent_run_id is None and "MLFLOW_RUN_ID" in os.environ
+    if attach:
         experiment_id = None
+    elif parent_run_id is not None and active is None:
+        experiment_id = mlflow.get_run(parent_run_id).info.experiment_id
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    elif nested and active is not None:
+        experiment_id = active.info.experiment_id
     else:
         experiment_id = _study_experiment(study)
 
-    with mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=run_name,
-        nested=nested and active is not None,
-        tags=all_tags,
-    ) as run:
+    # `mlflow run` exports MLFLOW_RUN_ID for the entry point's own run. Only a
+    # top-level run attaches to it; any other run must not pick it up.
+    launched_run_id = None if attach else os.environ.pop("MLFLOW_RUN_ID", None)
+    try:
+        run = mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=run_name,
+            nested=nested and active is not None,
+            tags=all_tags,
+        )
+    finally:
+        if launched_run_id is not None:
+            os.environ["MLFLOW_RUN_ID"] = launched_run_id
+    if attach:
+        os.environ.pop("MLFLOW_RUN_ID")
+    with run:
         mlflow.set_tags(all_tags)
         yield run
 

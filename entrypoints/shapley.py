@@ -1,0 +1,31 @@
+"""Entry point `shapley`: solve an estimator over the coalition runs already in the store.
+
+Reads the FINISHED coalition runs of `study` and `method` (the newest recipe,
+unless a config pins it), and logs an attribution run with
+`attribution.csv` (`contributor,score,std`) and a bar chart.
+"""
+
+import argparse
+
+from diffusion_credit import store
+from diffusion_credit.cli import load_study, optional, run_main
+from diffusion_credit.shapley import solve_from_store
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", required=True, help="Study name (the config's `name`).")
+    parser.add_argument("--method", default="sft", help="Coalition method whose runs form the game: sft, ft or retrain.")
+    parser.add_argument("--property", default="inception_score", help="Property name, e.g. inception_score.")
+    parser.add_argument("--estimator", default="kernelshap", help="kernelshap, exact, banzhaf or loo.")
+    parser.add_argument("--config", default="", help="Optional study config: pins the recipe and the tracking URI.")
+    args = parser.parse_args()
+
+    config = load_study(args.config) if optional(args.config) else None
+    store.configure(config.tracking.uri if config else None)
+    run_id = solve_from_store(args.study, args.method, args.property, args.estimator, config=config)
+    print(f"attribution run {run_id}")
+
+
+if __name__ == "__main__":
+    run_main(main)
