@@ -81,7 +81,7 @@ def preprocess_image(image: Image.Image, resolution: int, channels: int) -> np.n
     if size != (resolution, resolution):
         image = image.crop((left, top, left + resolution, top + resolution))
 
-    pixels = np.asarray(image, dtype=np.uint8)
+    pixels = np.array(image, dtype=np.uint8)
     return pixels.reshape(resolution, resolution, channels)
 
 
