@@ -7,7 +7,7 @@ times make the digest equal for every copy of the same files (a fresh git
 clone, a CI checkout) and make any edit of a file a cache miss. Hashing
 costs about 15 µs per small JPEG, against about 150 µs to decode one.
 
-The cache holds the preprocessed uint8 pixels and labels of one digest in
+The cache stores the preprocessed uint8 pixels and labels of one digest in
 `<cache_dir>/datasets/<digest>.safetensors`. It is written to a temporary
 file in the same folder and renamed into place, so a killed load never
 leaves a partial entry that a later load would trust. An entry that cannot

@@ -116,10 +116,10 @@ def _check_classes(classes: list[str]) -> None:
 
 
 def _first_per_class(entries: list[tuple[str, int]], limit: int) -> list[tuple[str, int]]:
-    kept: list[tuple[str, int]] = []
+    selected: list[tuple[str, int]] = []
     counts: dict[str, int] = {}
     for name, index in entries:
         counts[name] = counts.get(name, 0) + 1
         if counts[name] <= limit:
-            kept.append((name, index))
-    return kept
+            selected.append((name, index))
+    return selected

@@ -15,7 +15,7 @@ data than the user put there.
 Manifest: a CSV or Parquet table with a `path` column, a contributor column
 (`contributor` by default) and an optional `caption` column. Relative paths
 are resolved against the manifest's folder. Every row must name an existing
-file, so a manifest contributor always has at least one image; a missing
+file, so a manifest contributor always has at least one image. A missing
 file is an error, never a silently dropped row.
 """
 
@@ -86,7 +86,7 @@ def list_folder(root: Path) -> ImageListing:
     """List `root/<contributor>/<image>` files.
 
     Raises:
-        DatasetError: when a contributor folder is empty or holds a nested
+        DatasetError: when a contributor folder is empty or contains a nested
             folder, or when `root` has no contributor folder at all.
     """
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))

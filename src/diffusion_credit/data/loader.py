@@ -1,8 +1,8 @@
 """Load a contributor dataset from a `DataConfig`.
 
-Loading lists the images, hashes their content into the dataset digest, and
-reads the preprocessed pixels from the cache when an entry for that digest
-exists; otherwise it decodes every image and writes the cache entry. A cache
+Loading lists the images and hashes their content into the dataset digest.
+When the cache has an entry for that digest, the preprocessed pixels come
+from it. Otherwise every image is decoded and the entry is written. A cache
 hit therefore costs one read and hash of each file but no decoding.
 """
 
@@ -39,10 +39,9 @@ def load_dataset(
     """Load, validate and preprocess the contributor images that `data_config` names.
 
     Args:
-        data_config: `path` is a folder of contributor subfolders, a CSV or
-            Parquet manifest, or `cifar100-20`; `resolution`, `channels`,
-            `max_images_per_contributor`, `contributor_column`, `cache_dir`
-            and `num_workers` as documented on `DataConfig`.
+        data_config: the data section. Its `path` is a folder of
+            contributor subfolders, a CSV or Parquet manifest, or
+            `cifar100-20`. The other fields are documented on `DataConfig`.
         progress: show tqdm bars while hashing and decoding.
         base_dir: a folder to resolve a relative `path` against when it does
             not exist relative to the working directory.
