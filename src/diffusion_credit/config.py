@@ -272,7 +272,13 @@ class PropertyConfig:
 
 @dataclass
 class ValuationConfig:
-    """How coalitions are sampled and which estimator turns them into credit."""
+    """How coalitions are sampled and which estimator turns them into credit.
+
+    `uncertainty` is how KernelSHAP estimates the std of its values:
+    `batches` (std across `num_batches` independent batches), `bootstrap`
+    (`num_bootstrap` resamples) or `none`. A result has converged when
+    `max std / (max value − min value) < convergence_threshold`.
+    """
 
     method: str = "sft"
     estimator: str = "kernelshap"
@@ -280,12 +286,18 @@ class ValuationConfig:
     paired: bool = True
     num_batches: int = 4
     seed: int = 0
+    uncertainty: str = "batches"
+    num_bootstrap: int = 100
+    convergence_threshold: float = 0.01
 
     def validate(self) -> None:
         _check_choice("valuation.method", self.method, ("sft", "ft", "retrain", "lora"))
         _check_choice("valuation.estimator", self.estimator, ("kernelshap", "exact", "banzhaf", "loo"))
         _check_positive("valuation.num_coalitions", self.num_coalitions)
         _check_positive("valuation.num_batches", self.num_batches)
+        _check_choice("valuation.uncertainty", self.uncertainty, ("batches", "bootstrap", "none"))
+        _check_positive("valuation.num_bootstrap", self.num_bootstrap)
+        _check_positive("valuation.convergence_threshold", self.convergence_threshold)
 
 
 @dataclass
