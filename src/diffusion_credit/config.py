@@ -260,6 +260,8 @@ class PropertyConfig:
     batch_size: int = 128
     classifier_steps: int = 600
     classifier_seed: int = 0
+    classifier_learning_rate: float = 1e-3
+    classifier_holdout: float = 0.1
 
     def validate(self) -> None:
         _check_choice("property.name", self.name, ("inception_score", "cluster_entropy", "aesthetic_score"))
