@@ -1,6 +1,6 @@
 """Evaluating an attribution: LDS, counterfactual retraining and budget curves.
 
-The LDS (linear datamodeling score) asks how well the additive prediction
+The LDS (linear datamodeling score) measures how well the additive prediction
 `g(S) = Σ_{i∈S} τ_i` ranks held-out coalitions retrained from scratch::
 
     from diffusion_credit.evaluation import lds_over_sets
