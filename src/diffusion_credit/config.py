@@ -454,8 +454,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     for key in raw:
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" Did you mean {prefix}{close[0]!r}?" if close else f" Valid keys: {', '.join(names)}."
-            raise ConfigError(f"Unknown config key {prefix}{key!r}.{hint}")
+            hint = f" Did you mean '{prefix}{close[0]}'?" if close else f" Valid keys: {', '.join(names)}."
+            raise ConfigError(f"Unknown config key '{prefix}{key}'.{hint}")
     kwargs = {key: _coerce(hints[key], value, f"{prefix}{key}") for key, value in raw.items()}
     return cls(**kwargs)
 

@@ -1,0 +1,86 @@
+import pytest
+
+from diffusion_credit.config import ConfigError, StudyConfig, config_from_dict, digest, load_config
+
+
+@pytest.fixture()
+def write_yaml(tmp_path):
+    def write(text: str):
+        path = tmp_path / "study.yaml"
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def test_shipped_configs_load(repo_root):
+    for name in ("cifar10-mini", "smoke", "cifar20"):
+        config = load_config(repo_root / "configs" / f"{name}.yaml")
+        assert config.name == name
+
+
+def test_misspelt_key_names_closest(write_yaml):
+    path = write_yaml("name: s\ntraining:\n  stpes: 10\n")
+    with pytest.raises(ConfigError, match=r"Unknown config key 'training.stpes'.*Did you mean 'training.steps'"):
+        load_config(path)
+
+
+def test_misspelt_section_names_closest(write_yaml):
+    with pytest.raises(ConfigError, match="Did you mean 'sampling'"):
+        load_config(write_yaml("name: s\nsampeling: {}\n"))
+
+
+def test_missing_file_names_path(tmp_path):
+    with pytest.raises(ConfigError, match="Config file not found: .*nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_invalid_choice_suggests(write_yaml):
+    with pytest.raises(ConfigError, match="valuation.method='sfft'.*Did you mean 'sft'"):
+        load_config(write_yaml("name: s\nvaluation:\n  method: sfft\n"))
+
+
+def test_wrong_type_names_key(write_yaml):
+    with pytest.raises(ConfigError, match="training.steps must be of type int, got 'many'"):
+        load_config(write_yaml("name: s\ntraining:\n  steps: many\n"))
+
+
+def test_warmup_must_fit_inside_steps(write_yaml):
+    with pytest.raises(ConfigError, match="finetune.warmup_steps=500"):
+        load_config(write_yaml("name: s\nfinetune:\n  steps: 200\n  warmup_steps: 500\n"))
+
+
+def test_pruning_ratio_range(write_yaml):
+    with pytest.raises(ConfigError, match="fraction of channels removed"):
+        load_config(write_yaml("name: s\npruning:\n  ratio: 1.5\n"))
+
+
+def test_attention_levels_match_channels(write_yaml):
+    with pytest.raises(ConfigError, match="attention_levels has 1 entries"):
+        load_config(write_yaml("name: s\nmodel:\n  block_out_channels: [16, 32]\n  attention_levels: [true]\n"))
+
+
+def test_overrides_from_strings(write_yaml):
+    # MLflow passes parameters as strings.
+    config = load_config(write_yaml("name: s\n"), {"finetune.steps": "7", "valuation.paired": "false"})
+    assert config.finetune.steps == 7
+    assert config.valuation.paired is False
+
+
+def test_round_trip_and_digest_are_stable():
+    config = StudyConfig().validate()
+    again = config_from_dict(config.to_dict())
+    assert again == config
+    assert digest(config.model, config.training) == digest(again.model, again.training)
+
+
+def test_digest_changes_with_any_field():
+    config = StudyConfig().validate()
+    before = digest(config.training)
+    config.training.learning_rate = 1e-3
+    assert digest(config.training) != before
+
+
+def test_retrain_defaults_to_training():
+    config = StudyConfig().validate()
+    assert config.retraining is config.training
