@@ -1,0 +1,108 @@
+"""The store-side solvers on games whose Shapley values are known."""
+
+import itertools
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffusion_credit import store
+from diffusion_credit.errors import InputError
+from diffusion_credit.shapley import solve_from_store
+
+CONTRIBUTORS = ["a", "b", "c", "d"]
+WEIGHTS = np.array([1.0, 2.0, -0.5, 0.25])
+SYNERGY = 0.6  # earned only when "a" and "b" are both in the coalition
+
+
+def game(bits: str) -> float:
+    mask = np.array([c == "1" for c in bits])
+    return 3.0 + float(WEIGHTS[mask].sum()) + (SYNERGY if mask[0] and mask[1] else 0.0)
+
+
+# Shapley values: each weight, plus half the synergy for "a" and "b" each.
+EXPECTED = WEIGHTS + np.array([SYNERGY / 2, SYNERGY / 2, 0.0, 0.0])
+
+
+@pytest.fixture()
+def tracking(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    store.configure(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with store.start_run("toy", "dataset"):
+        store.log_json(CONTRIBUTORS, "contributors.json")
+    yield
+
+
+def log_coalition(bits: str, method: str, value: float, recipe: str = "r1") -> None:
+    tags = {store.TAG_COALITION: bits, store.TAG_METHOD: method, store.TAG_RECIPE: recipe, store.TAG_EVAL_KEY: f"{recipe}-{bits}"}
+    with store.start_run("toy", "coalition", tags=tags):
+        mlflow.log_metric("property.inception_score", value)
+
+
+def log_game(method: str = "sft") -> None:
+    log_coalition("0000", "retrain", game("0000"))
+    log_coalition("1111", "retrain", game("1111"))
+    for bits in map("".join, itertools.product("01", repeat=4)):
+        if bits not in ("0000", "1111"):
+            log_coalition(bits, method, game(bits))
+
+
+def read_scores(run_id: str) -> pd.DataFrame:
+    path = store.download_artifact(run_id, "attribution.csv")
+    return pd.read_csv(path)
+
+
+def test_exact_from_store_matches_closed_form(tracking):
+    log_game()
+
+    run_id = solve_from_store("toy", "sft", "inception_score", "exact")
+
+    frame = read_scores(run_id)
+    assert list(frame["contributor"]) == CONTRIBUTORS
+    np.testing.assert_allclose(frame["score"], EXPECTED, atol=1e-9)
+
+
+def test_kernelshap_from_store_with_every_coalition_is_exact(tracking):
+    log_game()
+
+    run_id = solve_from_store("toy", "sft", "inception_score", "kernelshap")
+
+    frame = read_scores(run_id)
+    np.testing.assert_allclose(frame["score"], EXPECTED, atol=1e-8)
+    run = mlflow.get_run(run_id)
+    assert abs(run.data.metrics["efficiency.gap"]) < 1e-9
+    assert run.data.tags[store.TAG_ESTIMATOR] == "kernelshap"
+    assert run.data.tags[store.TAG_KIND] == "attribution"
+
+
+def test_newest_recipe_wins(tracking):
+    log_game()
+    # A later recipe (say, more fine-tuning steps) with shifted values: its own game.
+    for bits in ("1000", "0100", "0010", "0001", "1100", "0011", "1010", "0101", "1001", "0110", "1110", "1101", "1011", "0111"):
+        log_coalition(bits, "sft", game(bits) + 100.0, recipe="r2")
+
+    run_id = solve_from_store("toy", "sft", "inception_score", "exact")
+
+    inputs = json.loads(store.download_artifact(run_id, "coalition_values.json").read_text())
+    assert min(inputs["values"]) > 50
+
+
+def test_missing_boundary_names_the_command(tracking):
+    log_coalition("1000", "sft", 1.0)
+    log_coalition("0111", "sft", 2.0)
+    with pytest.raises(InputError, match="v\\(∅\\).*-P coalition=0000 -P method=retrain"):
+        solve_from_store("toy", "sft", "inception_score", "loo")
+
+
+def test_unknown_estimator_rejected(tracking):
+    with pytest.raises(InputError, match="Unknown estimator 'shap'"):
+        solve_from_store("toy", "sft", "inception_score", "shap")
+
+
+def test_no_runs_for_method(tracking):
+    log_game("sft")
+    with pytest.raises(InputError, match="No finished ft coalition runs"):
+        solve_from_store("toy", "ft", "inception_score", "kernelshap")
