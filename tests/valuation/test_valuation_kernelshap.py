@@ -148,6 +148,18 @@ def test_too_few_coalitions_message():
     assert "add at least 5 more" in message
 
 
+def test_too_few_pairs_message():
+    coalitions = sample_shapley_kernel(10, 12, seed=0, paired=True)
+
+    with pytest.raises(InsufficientCoalitionsError) as error:
+        kernel_shap(coalitions, np.arange(12.0), 0.0, 1.0, paired=True, uncertainty="none")
+
+    message = str(error.value)
+    assert "12 coalitions" in message
+    assert "at least 9 distinct pairs (18 coalitions)" in message
+    assert "add at least 3 more pairs" in message
+
+
 def test_repeated_coalition_is_not_enough():
     coalitions = np.repeat(sample_shapley_kernel(5, 1, seed=0), 50, axis=0)
 

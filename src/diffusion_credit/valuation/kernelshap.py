@@ -157,7 +157,7 @@ def kernel_shap(
         full = full + moments
 
     num_distinct = _count_distinct(coalitions)
-    estimate, rank = _solve_or_raise(full, total, len(values), num_distinct)
+    estimate, rank = _solve_or_raise(full, total, len(values), num_distinct, paired)
 
     std, extra = _estimate_std(
         uncertainty, coalitions, targets, row_weights, units, total, batch_moments, batch_bounds, num_batches, num_bootstrap, seed
@@ -216,10 +216,10 @@ def solve_constrained(gram: np.ndarray, moment: np.ndarray, total: float) -> tup
     return beta, rank
 
 
-def _solve_or_raise(moments: _Moments, total: float, num_rows: int, num_distinct: int) -> tuple[np.ndarray, int]:
+def _solve_or_raise(moments: _Moments, total: float, num_rows: int, num_distinct: int, paired: bool) -> tuple[np.ndarray, int]:
     beta, rank = solve_constrained(moments.gram / moments.weight, moments.moment / moments.weight, total)
     if beta is None:
-        raise _insufficient(len(moments.moment), num_rows, num_distinct, rank, where="the coalitions")
+        raise _insufficient(len(moments.moment), num_rows, num_distinct, rank, where="the coalitions", paired=paired)
     return beta, rank
 
 
@@ -267,8 +267,8 @@ def _batch_std(batch_moments: list[_Moments], batch_bounds: list[tuple[int, int]
             raise InsufficientCoalitionsError(
                 f"Batch {index} of {len(batch_bounds)} ({stop - start} coalitions) does not determine the "
                 f"{len(moments.moment)} values (rank {rank} < {len(moments.moment)}), so the batch std is undefined. "
-                f"Use fewer batches (each needs at least {len(moments.moment) - 1} distinct coalitions), "
-                "more coalitions, or uncertainty='none'."
+                f"Use fewer batches (each needs at least {len(moments.moment) - 1} distinct coalitions, or as many "
+                "complement pairs when paired), more coalitions, or uncertainty='none'."
             )
         estimates.append(beta)
     mean_batch_rows = num_rows / len(batch_bounds)
@@ -399,11 +399,23 @@ def _count_distinct(coalitions: np.ndarray) -> int:
     return len(np.unique(packed, axis=0))
 
 
-def _insufficient(num_contributors: int, num_rows: int, num_distinct: int, rank: int, where: str) -> InsufficientCoalitionsError:
+def _insufficient(
+    num_contributors: int, num_rows: int, num_distinct: int, rank: int, where: str, paired: bool = False
+) -> InsufficientCoalitionsError:
+    # rank is that of A + 11ᵀ, so n − rank more independent directions are needed.
     missing = num_contributors - rank
+    if paired:
+        need = (
+            f"A complement pair adds one direction, so at least {num_contributors - 1} distinct pairs "
+            f"({2 * (num_contributors - 1)} coalitions) are needed; add at least {missing} more pairs"
+        )
+    else:
+        need = (
+            f"At least {num_contributors - 1} distinct, linearly independent coalitions are needed, so add at least "
+            f"{missing} more"
+        )
     return InsufficientCoalitionsError(
         f"KernelSHAP cannot determine {num_contributors} values from {where}: {num_rows} coalitions, "
         f"{num_distinct} distinct non-empty non-full ones, rank {rank} of {num_contributors}. "
-        f"At least {num_contributors - 1} distinct, linearly independent coalitions are needed, so add at least "
-        f"{missing} more (sample more coalitions from the Shapley kernel)."
+        f"{need} (sample more coalitions from the Shapley kernel)."
     )
