@@ -23,7 +23,7 @@ from .gradients import resolve_unet
 from .images import to_model_range
 from .journey import ddim_trajectory, initial_noises
 from .ridge import select_ridge_lambda
-from .scores import RidgeKernel, cosine_scores, divide_columns
+from .scores import RidgeKernel, SingularKernelError, cosine_scores, divide_columns
 from .similarity import embedding_similarity, pixel_similarity
 
 __all__ = [
@@ -209,6 +209,7 @@ def compute_baselines(
     train = to_model_range(train_images, "train_images")
     labels, n = check_labels(train_labels, train.shape[0], num_contributors)
     generated = None if generated_images is None else to_model_range(generated_images, "generated_images")[: config.num_generated]
+    _check_ridge_feasible(methods, config, train.shape[0], holdout)
     cache = None if model is None else FeatureCache(
         model, train, generated, config, noises=noises, example_ids=example_ids, progress=progress
     )
@@ -249,6 +250,17 @@ def _ridge_method(cache, method, labels, n, config, holdout, results) -> np.ndar
     )
     results.ridge_lambdas[method] = selection.ridge_lambda
     return selection.scores
+
+
+def _check_ridge_feasible(methods: list[str], config: BaselinesConfig, num_train: int, holdout: object) -> None:
+    """Fail before any gradient is computed when a ridge method would meet a singular `ΦᵀΦ`."""
+    lambdas = config.lambda_grid if holdout is not None else [config.ridge_lambda]
+    if any(method in RIDGE_METHODS for method in methods) and 0 in lambdas and config.projection_dim > num_train:
+        raise SingularKernelError(
+            f"ΦᵀΦ is singular: projection dimension k={config.projection_dim} exceeds the N={num_train} training "
+            f"examples and λ=0; set ridge_lambda > 0 (and drop 0 from lambda_grid) or lower projection_dim "
+            f"to at most {num_train}."
+        )
 
 
 def _split_aggregate(method: str, default: str) -> tuple[str, str]:
