@@ -182,7 +182,7 @@ def kernel_shap(
     )
 
 
-def solve_constrained(gram: np.ndarray, moment: np.ndarray, total: float) -> tuple[np.ndarray, int]:
+def solve_constrained(gram: np.ndarray, moment: np.ndarray, total: float) -> tuple[np.ndarray | None, int]:
     """Solve `min βᵀAβ − 2bᵀβ` subject to `1ᵀβ = total` (the KernelSHAP system).
 
     Adding `11ᵀ` to `A` changes only the Lagrange multiplier, not `β`, and
