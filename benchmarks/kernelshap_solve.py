@@ -1,9 +1,9 @@
 """Time the KernelSHAP solve (with batch uncertainty) for many contributors and coalitions.
 
-For each number of contributors `n` and coalitions `m`: the time to sample
-`m` paired Shapley-kernel coalitions, and the time of `kernel_shap` with
-`num_batches` batches (accumulating `A` and `b` in row chunks, one
-constrained solve per batch plus one for the full estimate). The coalition
+For each number of contributors `n` and coalitions `m`, it measures the time
+to sample `m` paired Shapley-kernel coalitions and the time of `kernel_shap`
+with `num_batches` batches. The solve accumulates `A` and `b` in row chunks
+and runs one constrained solve per batch plus one for the full estimate. The coalition
 values come from a synthetic game (additive plus sparse pairwise terms plus
 noise); computing them is not timed. A combination whose predicted solve
 time exceeds `--max-seconds` is skipped and recorded as such; the
