@@ -84,3 +84,8 @@ def test_digest_changes_with_any_field():
 def test_retrain_defaults_to_training():
     config = StudyConfig().validate()
     assert config.retraining is config.training
+
+
+def test_digest_accepts_nested_dataclasses():
+    config = StudyConfig().validate()
+    assert digest(("sft", config.finetune), "0101") != digest(("ft", config.finetune), "0101")

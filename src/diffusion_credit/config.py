@@ -425,14 +425,16 @@ def config_from_dict(raw: dict[str, Any]) -> StudyConfig:
 
 def digest(*parts: Any, length: int = 16) -> str:
     """Return a stable hex digest of JSON-serialisable parts (dataclasses allowed)."""
-    payload = json.dumps([_plain(part) for part in parts], sort_keys=True, separators=(",", ":"))
+    payload = json.dumps(list(parts), sort_keys=True, separators=(",", ":"), default=_plain)
     return hashlib.sha256(payload.encode()).hexdigest()[:length]
 
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    return value
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"Cannot digest a value of type {type(value).__name__}: {value!r}")
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -53,6 +53,8 @@ class CoalitionProgress:
         eta = self.eta_seconds()
         self.bar.set_postfix(reused=self.reused, failed=self.failed, refresh=False)
         self.bar.update(1)
+        if outcome.ok and outcome.value.reused:
+            return
         logger.info(
             "Coalitions: %d computed, %d reused, %d failed, %d left%s",
             self.computed,

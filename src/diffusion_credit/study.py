@@ -122,7 +122,7 @@ class Study:
             cache_dir=str(self.cache_dir),
             progress=self.progress,
         )
-        if getattr(prop, "requires_reference", False):
+        if hasattr(prop, "fit_reference"):
             from .sampling import generate
 
             sampling = self.config.sampling
