@@ -1,10 +1,11 @@
 """Measure the speed of the diffusion engine on this machine and the per-coalition cost ratio.
 
-For each model variant: training steps/s of the full model, of the model
-pruned at `--ratio`, and of coalition fine-tuning; DDIM sampling images/s of
-the full and the pruned model; the cost ratio of one coalition value by
-retraining versus by sparsified fine-tuning; and the estimated wall time of
-a whole default study. Writes `benchmarks/results/engine_speed.json`.
+For each model variant it measures the training steps/s of the full model,
+of the model pruned at `--ratio` and of coalition fine-tuning, and the DDIM
+sampling images/s of the full and the pruned model. From these it derives
+the cost ratio of one coalition value by retraining versus by sparsified
+fine-tuning, and the estimated wall time of a whole default study.
+Writes `benchmarks/results/engine_speed.json`.
 
 Run: python benchmarks/engine_speed.py [--variants default small] [--threads 1]
 """

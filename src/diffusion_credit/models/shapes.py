@@ -3,10 +3,10 @@
 Structural pruning shrinks weight tensors but leaves the bookkeeping
 attributes of diffusers blocks (`Upsample2D.channels`, `Attention.query_dim`,
 `ResnetBlock2D.in_channels`, ...) at their old values, and a pruned UNet
-cannot be rebuilt from its diffusers config. `sync_module_attributes` fixes
-the attributes from the tensors; `resize_to_state_dict` shrinks a freshly
-built network to the tensor shapes of a saved state dict so that the
-state dict loads into it.
+cannot be rebuilt from its diffusers config. `sync_module_attributes` sets
+the attributes from the tensors. `resize_to_state_dict` shrinks a freshly
+built network to the tensor shapes of a saved state dict, so that the
+state dict then loads into it.
 """
 
 from __future__ import annotations
