@@ -172,7 +172,7 @@ def start_run(
         if launched_run_id is not None:
             os.environ["MLFLOW_RUN_ID"] = launched_run_id
     if attach:
-        os.environ.pop("MLFLOW_RUN_ID")
+        os.environ.pop("MLFLOW_RUN_ID", None)
     with run:
         mlflow.set_tags(all_tags)
         yield run
