@@ -84,7 +84,9 @@ def log_attribution_run(
     gap = float(np.sum(result.values) - (inputs.v_full - inputs.v_empty))
 
     with store.start_run(study_name, "attribution", tags=tags, run_name=f"{estimator}-{method}", nested=nested) as run:
-        mlflow.log_params({"num_coalitions": len(inputs.coalitions), "estimator": estimator, "method": method})
+        mlflow.log_params(
+            {"valuation.num_coalitions": len(inputs.coalitions), "valuation.estimator": estimator, "valuation.method": method}
+        )
         mlflow.log_metrics(
             {
                 "v_empty": inputs.v_empty,

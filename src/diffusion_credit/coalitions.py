@@ -128,7 +128,9 @@ def evaluate_coalition(
     with store.start_run(
         study.name, "coalition", tags=run_tags, run_name=f"{method}-{coalition}", nested=nested, parent_run_id=parent_run_id
     ) as run:
-        mlflow.log_params({"coalition": coalition, "method": method, "seed": seed, "size": coalition.count("1")})
+        mlflow.log_params(
+            {"coalition.bits": coalition, "coalition.method": method, "coalition.seed": seed, "coalition.size": coalition.count("1")}
+        )
         started = time.perf_counter()
         value = _measure(study, coalition, method, seed)
         logger.info("v(%s) = %.4f by %s in %.1f s", coalition, value, method, time.perf_counter() - started)

@@ -39,7 +39,8 @@ def run_datamodels(study: Study) -> None:
     tasks = plan_datamodels(study)
     logger.info("Datamodels: %d retrained coalitions planned for alphas %s", len(tasks), study.config.lds.alphas)
     with store.start_run(study.name, "datamodels", run_name="datamodels") as parent:
-        mlflow.log_params({"alphas": study.config.lds.alphas, "num_sets": study.config.lds.num_sets, "coalitions_per_set": study.config.lds.coalitions_per_set})
+        lds = study.config.lds
+        mlflow.log_params({"lds.alphas": lds.alphas, "lds.num_sets": lds.num_sets, "lds.coalitions_per_set": lds.coalitions_per_set})
         study.property
         outcomes = evaluate_tasks(study, tasks, parent_run_id=parent.info.run_id)
         raise_on_failures(outcomes)

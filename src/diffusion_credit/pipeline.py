@@ -103,11 +103,11 @@ def run_attribute(study: Study) -> str:
         parent_id = parent.info.run_id
         mlflow.log_params(
             {
-                "config": config.source or "",
+                "study.config": config.source or "",
                 "data.path": config.data.path,
-                "method": valuation.method,
-                "estimator": valuation.estimator,
-                "num_coalitions": len(planned),
+                "valuation.method": valuation.method,
+                "valuation.estimator": valuation.estimator,
+                "valuation.num_coalitions": len(planned),
                 "finetune.steps": config.finetune.steps,
                 "pruning.ratio": config.pruning.ratio,
             }

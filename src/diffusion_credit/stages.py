@@ -127,7 +127,7 @@ def _log_config(study: Study) -> None:
     store.log_json(study.config.to_dict(), "config.json")
     mlflow.log_params(
         {
-            "config": study.config.source or "",
+            "study.config": study.config.source or "",
             "data.path": study.config.data.path,
             "model.block_out_channels": study.config.model.block_out_channels,
             "training.steps": study.config.training.steps,
