@@ -80,12 +80,19 @@ def aesthetic_scores(embeddings: torch.Tensor, head: nn.Linear) -> np.ndarray:
 class AestheticScore(GlobalProperty):
     """A quantile of the LAION aesthetic scores of generated images (backend `clip`).
 
-    `per_image` holds each image's aesthetic score. The quantile uses
+    `per_image` contains each image's aesthetic score. The quantile uses
     numpy's default linear interpolation.
     """
 
     def __init__(self, backend: EmbeddingBackend, head: nn.Linear, *, head_source: str, quantile: float = 0.9):
         check_unit_interval("property.quantile", quantile)
+        embedding_dim = getattr(backend, "embedding_dim", None)
+        if embedding_dim is not None and embedding_dim != head.in_features:
+            raise ValueError(
+                f"The aesthetic head {head_source!r} takes {head.in_features}-d embeddings but the CLIP model "
+                f"returns {embedding_dim}-d ones; pair ViT-L/14 with sa_0_4_vit_l_14_linear.pth (768) and "
+                "ViT-B/32 or B/16 with their 512-d heads."
+            )
         self.backend = backend
         self.head = head.to(backend.device)
         self.head_source = head_source

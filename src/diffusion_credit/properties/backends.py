@@ -58,7 +58,7 @@ class EmbeddingBackend(abc.ABC):
     @property
     @abc.abstractmethod
     def settings(self) -> dict[str, Any]:
-        """The network's identity: kind, weights source, weights digest, input size."""
+        """Identity of the network: kind, weights source, weights digest and input size."""
 
     @abc.abstractmethod
     def _features(self, images: torch.Tensor) -> torch.Tensor:
@@ -202,7 +202,7 @@ def module_digest(module: nn.Module, length: int = 16) -> str:
     hasher = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         hasher.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        hasher.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        hasher.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return hasher.hexdigest()[:length]
 
 
@@ -226,9 +226,10 @@ def build_backend(
 ) -> EmbeddingBackend:
     """Build the backend that `config.backend` names.
 
-    `study` trains (or loads from the cache) the contributor classifier on
-    `dataset`; `inception`, `clip` and `blip` load pretrained weights from
-    `config.weights`, a local path or hub id, or the default source.
+    The `study` backend trains the contributor classifier on `dataset`, or
+    loads it from the cache. The `inception`, `clip` and `blip` backends load
+    pretrained weights from `config.weights` (a local path or hub id), or
+    from their default source when it is empty.
 
     Raises:
         ValueError: `config.backend` is unknown.

@@ -2,8 +2,8 @@
 
 A small CNN is trained on the study's own images with the contributor as the
 label, so a property such as the Inception Score can be measured without any
-pretrained weights: `p(y | x)` is the probability that image `x` looks like
-contributor `y`'s data. Training is seeded and deterministic on CPU, holds out
+pretrained weights. Its `p(y | x)` is the probability that image `x` looks
+like contributor `y`'s data. Training is seeded and deterministic on CPU, holds out
 a stratified share of each contributor's images to report accuracy, and the
 result is cached on disk under a digest of the dataset and the settings, so a
 second build loads the weights instead of training.
@@ -185,7 +185,7 @@ class ContributorClassifier:
         return torch.cat(outputs)
 
     def check_input(self, images: torch.Tensor) -> None:
-        """Raise a clear error unless `images` is a finite float batch in [-1, 1] of the study's format."""
+        """Check that `images` is a finite float batch in [-1, 1] in the study's format, else raise TypeError or ValueError."""
         expected = (self.channels, self.resolution, self.resolution)
         if not isinstance(images, torch.Tensor) or not images.is_floating_point():
             kind = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
@@ -370,7 +370,7 @@ def _write_entry(entry: Path, network: ContributorCNN, meta: dict[str, Any]) -> 
         try:
             os.replace(staging, entry)
         except OSError:
-            # Another process finished the same entry first; its content is identical.
+            # Another process wrote this entry first from the same data and recipe, so keep it.
             logger.info("Cache entry %s already exists; keeping it", entry)
     finally:
         if staging.exists():

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
+from scipy.spatial.distance import cdist
 from sklearn.cluster import AgglomerativeClustering
 
 from diffusion_credit.config import PropertyConfig, digest
@@ -51,7 +52,7 @@ def entropy(labels: np.ndarray, num_clusters: int) -> float:
         raise ValueError(f"Cluster labels must be in [0, {num_clusters}), got values in [{labels.min()}, {labels.max()}].")
     frequencies = np.bincount(labels, minlength=num_clusters) / labels.size
     used = frequencies[frequencies > 0]
-    return float(-(used * np.log(used)).sum())
+    return float(-(used * np.log(used)).sum()) + 0.0
 
 
 @dataclass
@@ -74,10 +75,8 @@ class ReferenceClusters:
                 f"Features must have shape [N, {self.centroids.shape[1]}] like the reference clusters, "
                 f"got {features.shape}."
             )
-        distances = (
-            (features**2).sum(1, keepdims=True) - 2 * features @ self.centroids.T + (self.centroids**2).sum(1)[None, :]
-        )
-        return distances.argmin(axis=1).astype(np.int64)
+        # cdist subtracts before squaring, so nearby centroids far from the origin stay distinguishable.
+        return cdist(features, self.centroids, "sqeuclidean").argmin(axis=1).astype(np.int64)
 
 
 def fit_ward_clusters(features: np.ndarray, num_clusters: int, *, digest: str = "") -> ReferenceClusters:
@@ -107,7 +106,7 @@ class ClusterEntropy(GlobalProperty):
 
     Call `fit_reference` with the full model's samples once before measuring;
     the fit is cached under `<cache_dir>/reference-clusters/`. `per_image`
-    holds each image's cluster index.
+    contains each image's cluster index.
     """
 
     def __init__(self, backend: EmbeddingBackend, *, num_clusters: int = 20, cache_dir: str | Path = ".cache/diffusion-credit"):

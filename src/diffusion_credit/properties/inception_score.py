@@ -91,7 +91,7 @@ def _check_probs(probs: np.ndarray) -> np.ndarray:
 class InceptionScore(GlobalProperty):
     """The Inception Score of generated images under a classifying backend.
 
-    `per_image` holds each image's KL(p(y | x) || p(y)) in nats, with p(y)
+    `per_image` contains each image's KL(p(y | x) || p(y)) in nats, with p(y)
     the marginal of its split.
     """
 

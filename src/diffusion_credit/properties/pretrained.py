@@ -1,9 +1,9 @@
 """Pretrained Hugging Face image encoders: CLIP and BLIP-VQA vision towers.
 
 Both load through transformers' `from_pretrained`, from a local folder or a
-hub id, and preprocess the way their image processors do for square images:
-resize to the model's `image_size` (bicubic) and normalise with the OpenAI
-CLIP mean and standard deviation, which BLIP uses too.
+hub id. Preprocessing follows their image processors for square images. The
+image is resized to the model's `image_size` (bicubic) and normalised with
+the OpenAI CLIP mean and standard deviation, which BLIP uses too.
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 class _HuggingFaceVisionBackend(EmbeddingBackend):
     """Shared preprocessing and identity of a transformers vision encoder."""
 
-    network_name = ""
-
     def __init__(self, model: nn.Module, *, weights: str, **kwargs):
         super().__init__(**kwargs)
         self.model = model.to(self.device).eval()
@@ -70,6 +68,11 @@ class ClipBackend(_HuggingFaceVisionBackend):
     """CLIP image embeddings (`image_embeds` after the visual projection), not normalised."""
 
     kind = "clip"
+
+    @property
+    def embedding_dim(self) -> int:
+        """Dimension D of `image_embeds`, the CLIP projection size."""
+        return int(self.model.config.projection_dim)
 
     def _features(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(pixel_values=self._pixel_values(images)).image_embeds
