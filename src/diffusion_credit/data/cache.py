@@ -36,13 +36,13 @@ CACHE_FORMAT_VERSION = 1
 DIGEST_LENGTH = 16
 
 
-def hash_file(path: Path) -> str:
-    """Return the SHA-256 hex digest of a file's content."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def hash_file(path: str | Path) -> str:
+    """Return the SHA-256 hex digest of a file's content, read whole (images are small)."""
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
-def hash_files(files: list[Path], *, progress: bool = False) -> list[str]:
+def hash_files(files: list[str] | list[Path], *, progress: bool = False) -> list[str]:
     """Return the SHA-256 hex digest of each file, in order.
 
     Hashing runs in one thread because a thread pool's per-task overhead

@@ -85,7 +85,7 @@ def preprocess_image(image: Image.Image, resolution: int, channels: int) -> np.n
     return pixels.reshape(resolution, resolution, channels)
 
 
-def decode_image(path: Path, resolution: int, channels: int) -> np.ndarray:
+def decode_image(path: str | Path, resolution: int, channels: int) -> np.ndarray:
     """Decode and preprocess one image file.
 
     Returns:
@@ -103,7 +103,7 @@ def decode_image(path: Path, resolution: int, channels: int) -> np.ndarray:
 
 
 def decode_images(
-    files: list[Path],
+    files: list[str] | list[Path],
     resolution: int,
     channels: int,
     *,
@@ -131,10 +131,10 @@ def decode_images(
     pixels = np.empty((len(files), resolution, resolution, channels), dtype=np.uint8)
     chunks = [range(start, min(start + _CHUNK_SIZE, len(files))) for start in range(0, len(files), _CHUNK_SIZE)]
     workers = num_workers or default_num_workers()
-    failures: list[tuple[Path, str]] = []
+    failures: list[tuple[str | Path, str]] = []
 
-    def decode_chunk(indices: range) -> list[tuple[Path, str]]:
-        chunk_failures = []
+    def decode_chunk(indices: range) -> list[tuple[str | Path, str]]:
+        chunk_failures: list[tuple[str | Path, str]] = []
         for index in indices:
             try:
                 pixels[index] = decode_image(files[index], resolution, channels)
@@ -155,7 +155,7 @@ def decode_images(
     return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
 
 
-def _raise_decode_failures(failures: list[tuple[Path, str]]) -> None:
+def _raise_decode_failures(failures: list[tuple[str | Path, str]]) -> None:
     failures.sort(key=lambda failure: str(failure[0]))
     named = "; ".join(f"{path}: {reason}" for path, reason in failures[:_MAX_NAMED])
     raise DatasetError(
