@@ -106,7 +106,7 @@ def save_cache(path: Path, pixels: torch.Tensor, labels: torch.Tensor, digest: s
 
 
 def load_cache(path: Path, digest: str, count: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Read a cache entry; return None when it is absent, unreadable or does not match.
+    """Read a cache entry, or return None when it is absent, unreadable or does not match.
 
     Args:
         path: the cache file.

@@ -25,7 +25,7 @@ def parse_coalition(bits: str, n: int) -> np.ndarray:
     """Parse a coalition bitstring into a membership mask.
 
     Args:
-        bits: `n` characters, each `0` or `1`; character `i` is `1` iff
+        bits: `n` characters, each `0` or `1`. Character `i` is `1` iff
             contributor `i` is in the coalition.
         n: the number of contributors.
 
@@ -67,8 +67,8 @@ class ContributorDataset:
     Attributes:
         images: float32 [N, C, H, W] in [-1, 1].
         labels: int64 [N], the index into `contributors` of each image.
-        contributors: contributor names, sorted; position `i` is player `i`
-            of the coalition game.
+        contributors: contributor names in sorted order. Position `i` is
+            player `i` of the coalition game.
         paths: the relative path (or, for CIFAR-100, the `cifar100/train/<index>`
             key) of each image, in the same order as `images`.
         captions: one caption per image, or None when the source has none.

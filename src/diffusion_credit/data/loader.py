@@ -52,6 +52,7 @@ def load_dataset(
     Raises:
         DatasetError: on a missing path, no or unreadable images, an empty
             contributor, fewer than two contributors or an invalid manifest.
+        ConfigError: on an invalid `data_config` value (from its `validate`).
     """
     data_config.validate()
     settings = preprocessing_settings(data_config.resolution, data_config.channels)
