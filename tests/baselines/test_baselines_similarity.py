@@ -8,7 +8,7 @@ from diffusion_credit.baselines import embedding_similarity, pixel_similarity
 
 
 def _hand_built():
-    """Contributor 0 owns one copy of the generated image and two negatives; contributor 1 owns three near-copies."""
+    """Build contributor 0 from one copy of the generated image and two negatives, contributor 1 from three near-copies."""
     generator = torch.Generator().manual_seed(0)
     pattern = torch.rand(1, 3, 4, 4, generator=generator) * 1.6 - 0.8
     noise = torch.rand(3, 3, 4, 4, generator=generator) * 0.4 - 0.2
@@ -47,7 +47,7 @@ def test_pixel_similarity_averages_over_generated_images():
 
 
 def test_embedding_similarity_uses_features():
-    # Contributor 0 is red, contributor 1 is blue; the generated image is blue.
+    # Contributor 0 is red and contributor 1 is blue. The generated image is blue.
     red = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1).expand(2, 3, 4, 4)
     blue = torch.tensor([-1.0, -1.0, 1.0]).view(1, 3, 1, 1).expand(2, 3, 4, 4)
     images = torch.cat([red, blue])

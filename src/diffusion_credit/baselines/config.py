@@ -41,9 +41,9 @@ class BaselinesConfig:
             time; memory for the projection is `chunk_size × k` floats.
         batch_size: examples per vectorised per-sample-gradient call.
         projection_batch_size: examples whose gradients are projected
-            together; generating the projection matrix is the main cost, so
-            larger blocks are faster but hold `projection_batch_size × P`
-            floats of gradients.
+            together. Generating the projection matrix is the main cost, so
+            larger blocks are faster. They take `projection_batch_size × P`
+            floats of gradient memory.
         timestep_batch_size: timesteps evaluated in one UNet call per example.
         ridge_lambda: `λ` in `(ΦᵀΦ + λI)⁻¹` when no λ is selected on held-out
             coalitions.

@@ -11,10 +11,10 @@ Three losses are supported, each averaged over a set of timesteps:
   at the noisy samples `x_t` that DDIM generation visited, with the target
   `ε_t = (x_t − √ᾱ_t x̃_0) / √(1 − ᾱ_t)` that the final image `x̃_0` implies.
 
-Row `i` of a feature matrix always belongs to image `i`: images are processed
-by explicit index, and the noise of example `i` at timestep `t` is drawn from
-a generator seeded by `(seed, stream, example_ids[i], t)`, so neither the
-batch size nor the processing order changes a row.
+Row `i` of a feature matrix always belongs to image `i`, because images are
+processed by explicit index. The noise of example `i` at timestep `t` comes
+from a generator seeded by `(seed, stream, example_ids[i], t)`. So neither
+the batch size nor the processing order changes a row.
 """
 
 from __future__ import annotations

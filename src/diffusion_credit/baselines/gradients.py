@@ -7,7 +7,7 @@ parameters, so the model's own `.grad` fields are never touched.
 diffusers' default attention processor calls
 `F.scaled_dot_product_attention`. Under `vmap` on CPU (torch 2.13) it runs
 but falls back to a per-example loop, because the fused CPU kernel has no
-batching rule; fused CUDA kernels may lack one as well. `math_attention`
+batching rule. Fused CUDA kernels may lack one as well. `math_attention`
 therefore swaps in the plain math processor `AttnProcessor` for gradient
 computation and restores the previous processors afterwards.
 """
@@ -75,8 +75,8 @@ def per_sample_gradients(
             dropout, because `vmap` cannot batch random masks consistently.
         loss_fn: `loss_fn(call, *example, *shared) -> scalar`, where
             `call(*inputs)` runs `module` on `inputs` with the parameters
-            being differentiated and `example` holds one example's slice of
-            each `batched` tensor.
+            being differentiated. `example` is one example's slice of each
+            `batched` tensor.
         batched: tensors whose first dimension is the batch `B`.
         shared: tensors passed whole to every example.
 

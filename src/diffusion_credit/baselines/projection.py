@@ -22,7 +22,7 @@ class RandomProjector:
     """Project [B, num_params] gradients to [B, k] with a seeded, chunked random matrix.
 
     NOTE: the generator streams differ between CPU and CUDA, so the same seed
-    gives different projections on different device types; compare only
+    gives different projections on different device types. Compare only
     features projected on one device type.
 
     Args:
@@ -56,6 +56,8 @@ class RandomProjector:
         self.chunk_size = chunk_size
         self.kind = kind
         self.device = torch.device(device)
+        bits = (torch.arange(256)[:, None] >> torch.arange(8)) & 1
+        self._sign_table = ((bits * 2 - 1) / math.sqrt(dim)).float().to(self.device)
 
     @property
     def num_chunks(self) -> int:
@@ -70,12 +72,18 @@ class RandomProjector:
         rows = min(self.chunk_size, self.num_params - start)
         generator = torch.Generator(device=self.device).manual_seed(derive_seed(self.seed, index))
 
-        if self.kind == "rademacher":
-            matrix = torch.randint(0, 2, (rows, self.dim), generator=generator, device=self.device, dtype=torch.float32)
-            matrix.mul_(2.0).sub_(1.0)
-        else:
-            matrix = torch.randn(rows, self.dim, generator=generator, device=self.device)
-        return matrix.mul_(1.0 / math.sqrt(self.dim))
+        if self.kind == "gaussian":
+            return torch.randn(rows, self.dim, generator=generator, device=self.device).mul_(1.0 / math.sqrt(self.dim))
+
+        # One random int64 gives 64 signs: each of its bytes indexes a table
+        # of the 256 sign patterns. This is about twice as fast on CPU as
+        # drawing one random number per entry.
+        words = torch.randint(
+            -(2**63), 2**63 - 1, (rows, math.ceil(self.dim / 64)),
+            generator=generator, device=self.device, dtype=torch.int64,
+        )
+        signs = torch.nn.functional.embedding(words.view(torch.uint8).int(), self._sign_table)
+        return signs.view(rows, -1)[:, : self.dim]
 
     def project(self, gradients: torch.Tensor) -> torch.Tensor:
         """Return `gradients @ P` as float32 [B, k].

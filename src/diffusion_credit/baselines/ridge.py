@@ -1,8 +1,9 @@
 """Selection of the ridge `λ` of TRAK-family scores on held-out coalitions.
 
-Each candidate `λ` gives contributor scores `τ`; a coalition `S` is predicted
-additively as `g(S) = Σ_{i∈S} τ_i`, and the `λ` whose predictions have the
-highest Spearman correlation with the measured property values wins.
+Each candidate `λ` gives contributor scores `τ`, and a coalition `S` is
+predicted additively as `g(S) = Σ_{i∈S} τ_i`. The selected `λ` is the one
+whose predictions have the highest Spearman correlation with the measured
+property values.
 
 The coalitions passed here must be held out from every LDS evaluation set.
 Selecting `λ` on the LDS coalitions themselves tunes the baseline on its own
