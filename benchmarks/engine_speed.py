@@ -50,28 +50,37 @@ def load_images(resolution: int, per_class: int) -> torch.Tensor:
     return pixels / 127.5 - 1
 
 
+def timed(function) -> float:
+    """Run `function()` and return the CPU seconds of this process it took.
+
+    With one torch thread, CPU time is what the call would take on an idle
+    core, and unlike wall time it does not grow when other jobs share the cores.
+    """
+    started = time.process_time()
+    function()
+    return time.process_time() - started
+
+
 def steps_per_second(model, images, steps: int, batch_size: int, tune: bool, repeats: int) -> float:
     """Best rate of `repeats` timings of `steps` optimizer steps, after one untimed warm-up step."""
-    rates = []
-    for repeat in range(repeats + 1):
-        count = 1 if repeat == 0 else steps
+
+    def run(count: int, seed: int) -> None:
         if tune:
-            result = finetune(model, images, FinetuneConfig(steps=count, batch_size=batch_size, seed=repeat), progress=False)
+            finetune(model, images, FinetuneConfig(steps=count, batch_size=batch_size, seed=seed), progress=False)
         else:
-            result = train(model, images, TrainingConfig(steps=count, batch_size=batch_size, seed=repeat), progress=False)
-        if repeat:
-            rates.append(steps / result.seconds)
-    return max(rates)
+            train(model, images, TrainingConfig(steps=count, batch_size=batch_size, seed=seed), progress=False)
+
+    run(1, 0)
+    return max(steps / timed(lambda: run(steps, seed)) for seed in range(1, repeats + 1))
 
 
 def images_per_second(model, num_images: int, inference_steps: int, batch_size: int, repeats: int) -> float:
     """Best rate of `repeats` timed sampling runs of `num_images` images."""
-    rates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+
+    def run() -> None:
         generate(model, num_images, num_inference_steps=inference_steps, batch_size=batch_size, seed=0, progress=False)
-        rates.append(num_images / (time.perf_counter() - started))
-    return max(rates)
+
+    return max(num_images / timed(run) for _ in range(repeats))
 
 
 def measure_variant(name: str, config: ModelConfig, images: torch.Tensor, coalition: torch.Tensor, args) -> dict:
@@ -141,7 +150,7 @@ def main() -> None:
         "processor": platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "note": "2 CPU cores shared with other jobs; the best of --repeats timings is kept",
+        "note": "rates are per CPU second of this process with one torch thread (best of --repeats); other jobs shared the 2 cores",
     }
     results = []
     for name in args.variants:
