@@ -80,6 +80,7 @@ def test_modules_agree_with_tensors(pruned):
         if isinstance(module, Attention):
             assert module.query_dim == module.to_q.in_features, name
             assert module.to_q.out_features % module.heads == 0, name
+            assert type(module.processor).__name__ == "AttnProcessor2_0", name
 
 
 def test_forward_backward_finetune(pruned, tmp_path):
@@ -118,6 +119,21 @@ def test_ratio_zero_is_noop():
 def test_larger_ratio_prunes_more():
     counts = [prune_model(tiny_model(), ratio).params_after for ratio in (0.1, 0.3, 0.5)]
     assert counts[0] > counts[1] > counts[2]
+
+
+def test_custom_example_inputs():
+    model = tiny_model()
+    inputs = (torch.zeros((2, *SHAPE)), torch.tensor([1, 2]))
+    report = prune_model(model, 0.3, example_inputs=inputs)
+    assert report.params_after == model.num_parameters()
+    assert report.macs_before > report.macs_after
+
+
+def test_other_family_rejected():
+    model = tiny_model()
+    model.family = "latent"
+    with pytest.raises(ValueError, match="family 'pixel'"):
+        prune_model(model, 0.3)
 
 
 @pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5])
