@@ -187,6 +187,7 @@ class FinetuneConfig:
     warmup_steps: int = 0
     grad_clip: float = 1.0
     seed: int = 0
+    mixed_precision: str = "no"
 
     def validate(self, prefix: str = "finetune") -> None:
         self.as_training().validate(prefix)
@@ -202,6 +203,7 @@ class FinetuneConfig:
             ema_decay=None,
             checkpoint_every=max(self.steps, 1),
             seed=self.seed,
+            mixed_precision=self.mixed_precision,
         )
 
 
