@@ -13,7 +13,6 @@ from diffusion_credit.models import DiffusionModel, create_model
 from diffusion_credit.training import CHECKPOINT_FILE, batch_indices, finetune, learning_rate_at, train
 
 SHAPE = (3, 8, 8)
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cifar10-mini"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -25,9 +24,9 @@ def single_thread():
 
 
 @pytest.fixture(scope="module")
-def images() -> torch.Tensor:
+def images(example_data_dir: Path) -> torch.Tensor:
     """Four real example images, float32 [4, 3, 8, 8] in [-1, 1]."""
-    paths = [EXAMPLES / name / "0000.jpg" for name in ("airplane", "cat", "ship", "truck")]
+    paths = [example_data_dir / name / "0000.jpg" for name in ("airplane", "cat", "ship", "truck")]
     arrays = [np.asarray(Image.open(path).convert("RGB").resize((8, 8), Image.BICUBIC)) for path in paths]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
