@@ -55,7 +55,10 @@ class Study:
     def dataset(self):
         from .data import load_dataset
 
-        dataset = load_dataset(self.config.data, progress=self.progress)
+        # Relative data paths that do not exist from the working directory are
+        # looked up beside the config's folder (the repository for configs/).
+        base_dir = Path(self.config.source).resolve().parent.parent if self.config.source else None
+        dataset = load_dataset(self.config.data, progress=self.progress, base_dir=base_dir)
         logger.info(
             "Dataset %s: %d images from %d contributors (digest %s)",
             self.config.data.path,
