@@ -170,6 +170,19 @@ def gather_inputs(
     )
 
 
+def coalition_seconds(run_ids: Sequence[str]) -> float:
+    """Return the measured compute of coalition runs: train + sample + property seconds, each run once.
+
+    A coalition sampled twice is computed once, so it counts once.
+    """
+    client = mlflow.MlflowClient()
+    total = 0.0
+    for run_id in dict.fromkeys(run_ids):
+        metrics = client.get_run(run_id).data.metrics
+        total += sum(metrics.get(f"time.{phase}_s", 0.0) for phase in ("train", "sample", "property"))
+    return total
+
+
 def _property_value(run) -> float | None:
     for name, value in run.data.metrics.items():
         if name.startswith("property."):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import mlflow
 from tqdm.auto import tqdm
@@ -19,7 +20,7 @@ from .errors import InputError
 from .executors import CoalitionTask, TaskOutcome, make_executor
 from .study import Study
 
-__all__ = ["run_attribute", "evaluate_tasks", "CoalitionProgress"]
+__all__ = ["AttributeOutcome", "run_attribute", "evaluate_tasks", "CoalitionProgress"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +91,19 @@ def evaluate_tasks(study: Study, tasks: Sequence[CoalitionTask], *, parent_run_i
     return [outcomes[index] for index in range(len(tasks))]
 
 
-def run_attribute(study: Study) -> str:
-    """Run the whole flow under one parent run and return the attribution run id."""
+@dataclass(frozen=True)
+class AttributeOutcome:
+    """What one `attribute` flow produced."""
+
+    attribution_run_id: str
+    result: object
+    inputs: attribution.AttributionInputs
+    coalition_seconds: float
+    lds: dict
+
+
+def run_attribute(study: Study, *, nested: bool = False) -> AttributeOutcome:
+    """Run the whole flow under one parent run (nested under the active run if asked)."""
     config = study.config
     valuation = config.valuation
     check_method(valuation.method)
@@ -99,7 +111,7 @@ def run_attribute(study: Study) -> str:
     planned = attribution.plan_coalitions(valuation, num_contributors)
     empty, full = attribution.boundary_coalitions(num_contributors)
 
-    with store.start_run(study.name, "attribute", run_name="attribute") as parent:
+    with store.start_run(study.name, "attribute", run_name="attribute", nested=nested) as parent:
         parent_id = parent.info.run_id
         mlflow.log_params(
             {
@@ -149,21 +161,27 @@ def run_attribute(study: Study) -> str:
                 dataset=study.dataset,
             )
         mlflow.set_tag("credit.attribution_run", run_id)
-        mlflow.log_metric("efficiency.gap", float(result.values.sum() - (inputs.v_full - inputs.v_empty)))
+        seconds = attribution.coalition_seconds(inputs.run_ids)
+        mlflow.log_metrics(
+            {
+                "efficiency.gap": float(result.values.sum() - (inputs.v_full - inputs.v_empty)),
+                "cost.coalition_seconds": seconds,
+            }
+        )
 
         with _stage("lds"):
-            _log_lds_if_possible(study, run_id)
-        return run_id
+            lds = _log_lds_if_possible(study, run_id)
+        return AttributeOutcome(run_id, result, inputs, seconds, lds)
 
 
-def _log_lds_if_possible(study: Study, attribution_run_id: str) -> None:
+def _log_lds_if_possible(study: Study, attribution_run_id: str) -> dict:
     from .lds_runs import datamodel_sets, log_lds
 
     sets = datamodel_sets(study.name)
     if not sets:
         logger.info("No datamodel runs for study %s; run the `datamodels` entry point to get the LDS.", study.name)
-        return
-    log_lds(attribution_run_id, sets=sets, nested=True)
+        return {}
+    return log_lds(attribution_run_id, sets=sets, nested=True)
 
 
 def raise_on_failures(outcomes: Sequence[TaskOutcome]) -> None:
