@@ -37,7 +37,7 @@ METHODS = ("sft", "ft", "retrain")
 
 @dataclass(frozen=True)
 class CoalitionValue:
-    """The property value of one coalition under one method, with the run that holds it."""
+    """The property value of one coalition under one method, with the run that stores it."""
 
     coalition: str
     method: str

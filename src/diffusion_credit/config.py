@@ -323,7 +323,7 @@ class LDSConfig:
 
 @dataclass
 class ExecutorConfig:
-    """Where coalition evaluations run: `inprocess` or `local` worker processes."""
+    """The executor of coalition evaluations: `inprocess`, or `local` worker processes."""
 
     kind: str = "inprocess"
     workers: int = 1

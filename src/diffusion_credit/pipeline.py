@@ -93,7 +93,7 @@ def evaluate_tasks(study: Study, tasks: Sequence[CoalitionTask], *, parent_run_i
 
 @dataclass(frozen=True)
 class AttributeOutcome:
-    """What one `attribute` flow produced."""
+    """The attribution run, estimate, inputs, compute and LDS of one `attribute` flow."""
 
     attribution_run_id: str
     result: object

@@ -1,7 +1,7 @@
 """The model stages of a study: dataset record, full model `θ*`, pruned model `θ̃*`.
 
-Each stage first looks for a FINISHED run with the same digest and reuses it;
-otherwise it computes the result and logs it as a run. Training checkpoints
+Each stage first looks for a FINISHED run with the same digest and reuses it.
+Without one, it computes the result and logs it as a run. Training checkpoints
 live in the study's cache folder, so a training killed halfway resumes there.
 """
 

@@ -92,7 +92,7 @@ class Study:
     # Models and the property are built once per process and shared by stages.
 
     def full_model(self):
-        """The full model `θ*` (reused from its train run, or trained and logged)."""
+        """Return the full model `θ*`, reused from its train run or trained and logged."""
         if "full" not in self._cache:
             from . import stages
 
@@ -100,7 +100,7 @@ class Study:
         return self._cache["full"][0]
 
     def pruned_model(self):
-        """The pruned, all-data fine-tuned model `θ̃*` (reused or computed and logged)."""
+        """Return the pruned, all-data fine-tuned model `θ̃*`, reused or computed and logged."""
         if "pruned" not in self._cache:
             from . import stages
 
@@ -108,7 +108,7 @@ class Study:
         return self._cache["pruned"][0]
 
     def untrained_model(self):
-        """The randomly initialised model of `v(∅)`, seeded like `θ*`."""
+        """Return the randomly initialised model of `v(∅)`, seeded like `θ*`."""
         from .models import create_model
 
         return create_model(self.config.model, self.image_shape, seed=self.config.training.seed)
