@@ -70,6 +70,7 @@ def test_coalition_runs_once_then_reuses(repo_root, smoke):
     for phase in ("train", "sample", "property"):
         assert run.data.metrics[f"time.{phase}_s"] >= 0
     assert "property.inception_score" in run.data.metrics
+    assert run.data.metrics["diagnostic.fid_train"] >= 0
 
 
 def test_datamodels_then_lds(repo_root, smoke):

@@ -161,8 +161,21 @@ def _measure(study: Study, coalition: str, method: str, seed: int | None) -> flo
     result = study.property(images)
     mlflow.log_metric("time.property_s", time.perf_counter() - started)
     mlflow.log_metric(property_metric(study), result.value)
+    _log_fid(study, images)
     reports.log_image_grid(images[:64], "samples.png")
     return float(result.value)
+
+
+def _log_fid(study: Study, images) -> None:
+    """Log the FID against the training images, in the property's feature space, as a diagnostic."""
+    backend = getattr(study.property, "backend", None)
+    if backend is None or len(images) < 2:
+        return
+    from .properties import training_fid
+
+    started = time.perf_counter()
+    mlflow.log_metric("diagnostic.fid_train", training_fid(backend, images, study.dataset))
+    mlflow.log_metric("time.fid_s", time.perf_counter() - started)
 
 
 def _coalition_model(study: Study, coalition: str, method: str, seed: int | None):
