@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import platform
 import resource
 import sys
@@ -108,6 +109,7 @@ def main() -> None:
 
     import torch
 
+    load_before = os.getloadavg()
     context = multiprocessing.get_context("spawn")
     rows = []
     for settings in CONFIGURATIONS:
@@ -126,6 +128,9 @@ def main() -> None:
             "processor": platform.processor() or platform.machine(),
             "torch": torch.__version__,
             "threads": args.threads,
+            # The cores are shared with other jobs: 1-minute load averages before and after.
+            "load_average_before": round(load_before[0], 2),
+            "load_average_after": round(os.getloadavg()[0], 2),
         },
         "results": rows,
     }

@@ -11,6 +11,10 @@ Three losses are supported, each averaged over a set of timesteps:
   at the noisy samples `x_t` that DDIM generation visited, with the target
   `ε_t = (x_t − √ᾱ_t x̃_0) / √(1 − ᾱ_t)` that the final image `x̃_0` implies.
 
+NOTE: the losses call `unet(x_t, t)` without conditioning, so they cover
+unconditional UNets (the pixel and latent families). A text-conditioned UNet
+(the LoRA family) also needs its prompt embeddings, which are not passed yet.
+
 Row `i` of a feature matrix always belongs to image `i`, because images are
 processed by explicit index. The noise of example `i` at timestep `t` comes
 from a generator seeded by `(seed, stream, example_ids[i], t)`. So neither

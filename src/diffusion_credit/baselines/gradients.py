@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-__all__ = ["math_attention", "parameter_count", "per_sample_gradients", "resolve_unet"]
+__all__ = ["math_attention", "parameter_count", "per_sample_gradients", "resolve_unet", "to_training_space", "sample_shape"]
 
 
 def resolve_unet(model: object) -> tuple[nn.Module, object]:
@@ -38,6 +38,21 @@ def resolve_unet(model: object) -> tuple[nn.Module, object]:
         f"Expected a DiffusionModel (with .unet and .noise_scheduler) or a (unet, scheduler) pair, "
         f"got {type(model).__name__}."
     )
+
+
+def to_training_space(model: object, images: torch.Tensor) -> torch.Tensor:
+    """Map images in [-1, 1] to the space the UNet denoises: the family's hook for a `DiffusionModel`, else unchanged."""
+    family = getattr(model, "family_impl", None)
+    if family is None:
+        return images
+    with torch.no_grad():
+        return family.to_training_space(model, images)
+
+
+def sample_shape(model: object, images: torch.Tensor) -> tuple[int, ...]:
+    """Return `(C, H, W)` of one sample in the UNet's space: `model.sample_shape` when present, else the images' shape."""
+    shape = getattr(model, "sample_shape", None)
+    return tuple(shape) if shape is not None else tuple(images.shape[1:])
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ import torch
 from .aggregation import check_labels, sum_per_contributor
 from .config import METHODS, BaselinesConfig
 from .features import GENERATED_STREAM, TRAIN_STREAM, gradient_features, trajectory_features
-from .gradients import resolve_unet
+from .gradients import resolve_unet, sample_shape, to_training_space
 from .images import to_model_range
 from .journey import ddim_trajectory, initial_noises
 from .ridge import select_ridge_lambda
@@ -84,10 +84,15 @@ class FeatureCache:
 
     def train(self, objective: str) -> torch.Tensor:
         """Return training features [N, k] for `diffusion` or `square`."""
-        return self._cached(f"train/{objective}", lambda: gradient_features(
-            self.model, self.train_images, objective=objective, config=self.config,
-            example_ids=self.example_ids, stream=TRAIN_STREAM, progress=self.progress,
-        ))
+
+        def compute() -> torch.Tensor:
+            images = to_training_space(self.model, self.train_images)
+            return gradient_features(
+                self.model, images, objective=objective, config=self.config,
+                example_ids=self.example_ids, stream=TRAIN_STREAM, progress=self.progress,
+            )
+
+        return self._cached(f"train/{objective}", compute)
 
     def generated(self, objective: str) -> torch.Tensor:
         """Return generated-image features [M, k] for `diffusion`, `square` or `journey`."""
@@ -95,10 +100,15 @@ class FeatureCache:
             return self._cached("generated/journey", self._journey_features)
         if self.generated_images is None:
             raise ValueError(f"The {objective!r} features need generated_images; pass them.")
-        return self._cached(f"generated/{objective}", lambda: gradient_features(
-            self.model, self.generated_images, objective=objective, config=self.config,
-            stream=GENERATED_STREAM, progress=self.progress,
-        ))
+
+        def compute() -> torch.Tensor:
+            images = to_training_space(self.model, self.generated_images)
+            return gradient_features(
+                self.model, images, objective=objective, config=self.config,
+                stream=GENERATED_STREAM, progress=self.progress,
+            )
+
+        return self._cached(f"generated/{objective}", compute)
 
     def kernel(self, objective: str) -> RidgeKernel:
         """Return the ridge kernel of the training features for `objective`."""
@@ -120,7 +130,7 @@ class FeatureCache:
             count = self.config.num_generated or (len(self.generated_images) if self.generated_images is not None else None)
             if count is None:
                 raise ValueError("Journey-TRAK needs noises, generated_images or config.num_generated to know how many images to generate.")
-            noises = initial_noises(count, tuple(self.train_images.shape[1:]), self.config.seed)
+            noises = initial_noises(count, sample_shape(self.model, self.train_images), self.config.seed)
         noises = noises[: self.config.num_generated]
         trajectory = ddim_trajectory(
             unet, scheduler, noises, num_inference_steps=self.config.journey_steps,
@@ -237,7 +247,15 @@ def compute_baselines(
     return results
 
 
-def _ridge_method(cache, method, labels, n, config, holdout, results) -> np.ndarray:
+def _ridge_method(
+    cache: FeatureCache,
+    method: str,
+    labels: np.ndarray,
+    n: int,
+    config: BaselinesConfig,
+    holdout: tuple[np.ndarray, np.ndarray] | None,
+    results: BaselineResults,
+) -> np.ndarray:
     if method not in RIDGE_METHODS:
         return score_method(cache, method, labels, n, config.ridge_lambda)
     if holdout is None:
