@@ -127,3 +127,16 @@ def test_compute_baselines_rejects_bad_requests(tiny_model, train_data, generate
         compute_baselines(["d_trak"], model=None, **common)
     with pytest.raises(ValueError, match="projection_type"):
         compute_baselines(["trak"], model=tiny_model, **{**common, "config": _config(projection_type="sparse")})
+
+
+def test_project_diffusion_model_accepted(train_data, generated_images):
+    models = pytest.importorskip("diffusion_credit.models")
+    from diffusion_credit.config import ModelConfig
+
+    model = models.create_model(ModelConfig(block_out_channels=[16, 32], attention_levels=[False, True]), (3, 8, 8), seed=0)
+    images, labels = train_data
+
+    scores = trak(model, images, labels, generated_images, config=_config())
+
+    assert scores.shape == (3,)
+    assert np.isfinite(scores).all()
