@@ -89,3 +89,13 @@ def test_retrain_defaults_to_training():
 def test_digest_accepts_nested_dataclasses():
     config = StudyConfig().validate()
     assert digest(("sft", config.finetune), "0101") != digest(("ft", config.finetune), "0101")
+
+
+def test_baselines_timesteps_accept_count_or_list(write_yaml):
+    assert load_config(write_yaml("name: s\nbaselines:\n  timesteps: 5\n")).baselines.timesteps == 5
+    assert load_config(write_yaml("name: s\nbaselines:\n  timesteps: [10, 500]\n")).baselines.timesteps == [10, 500]
+
+
+def test_baselines_unknown_method_rejected(write_yaml):
+    with pytest.raises(ConfigError, match="baselines.methods contains 'trak2'"):
+        load_config(write_yaml("name: s\nbaselines:\n  methods: [trak2]\n"))
