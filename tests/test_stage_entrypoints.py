@@ -104,3 +104,21 @@ def test_lds_rejects_unknown_run(repo_root, smoke):
     result = entrypoint(repo_root, smoke, "lds", "--attribution-run", "0123456789abcdef")
     assert result.returncode == 2
     assert "0123456789abcdef" in result.stderr
+
+
+def test_train_and_prune_log_models_then_reuse(repo_root, smoke):
+    for name in ("train", "prune"):
+        result = entrypoint(repo_root, smoke, name, "--config", str(smoke))
+        assert result.returncode == 0, result.stderr[-3000:]
+        again = entrypoint(repo_root, smoke, name, "--config", str(smoke))
+        assert again.returncode == 0, again.stderr[-3000:]
+
+        (run,) = runs(smoke, kind=name)
+        artifacts = {item.path for item in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+        assert {"model", "samples.png", "config.json"} <= artifacts, artifacts
+        assert run.data.metrics["model.parameters"] > 0
+
+    (train,) = runs(smoke, kind="train")
+    (prune,) = runs(smoke, kind="prune")
+    assert prune.data.metrics["model.parameters"] < train.data.metrics["model.parameters"]
+    assert prune.data.metrics["model.macs"] < prune.data.metrics["model.macs_before"]
