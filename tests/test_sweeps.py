@@ -137,7 +137,8 @@ def test_lds_objective_mean_and_undefined():
     assert value is None
     assert "alpha 0.5 is undefined" in reason
     value, reason = lds_objective({}, "mean")
-    assert value is None and "no datamodel sets" in reason
+    assert value is None
+    assert "no datamodel sets" in reason
 
 
 def test_nondominated_closed_form():

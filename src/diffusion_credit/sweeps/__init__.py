@@ -6,7 +6,7 @@
     outcome = run_sweep("configs/smoke.yaml", spec, trials=4, storage="sqlite:///optuna.db")
     outcome.best_number, outcome.front_numbers
 
-`spec` holds the YAML definitions, `storage` the Optuna storages, `trials`
+`spec` contains the YAML definitions, `storage` the Optuna storages, `trials`
 the objective and cost of one trial, `summary` the best trial and Pareto
 front, `runner` the loop with its MLflow runs.
 """

@@ -1,8 +1,8 @@
 """Run a sweep: one `sweep` MLflow run per process, one nested run per Optuna trial.
 
 Processes that name the same storage and study share one Optuna study
-(`create_study(load_if_exists=True)`); each runs its own number of trials,
-one after another, so no two trials of a process share MLflow's active run.
+(`create_study(load_if_exists=True)`). Each process runs its own number of
+trials one after another, so no two trials share MLflow's active run.
 Parallelise by starting more processes.
 """
 
@@ -43,7 +43,7 @@ _KEYED_SECTIONS = ("model", "training", "retrain", "pruning", "finetune", "sampl
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """What one sweep process did and what the shared study holds afterwards.
+    """The trials of one sweep process and the shared study's best trial or front afterwards.
 
     Attributes:
         study_name: the Optuna study name.

@@ -1,4 +1,4 @@
-"""What a sweep found: the trial table, the best feasible trial, the Pareto front, a plot."""
+"""Sweep results: the trial table, the best feasible trial, the Pareto front and their plot."""
 
 from __future__ import annotations
 
@@ -119,11 +119,16 @@ def plot_sweep(table: pd.DataFrame, highlighted: Sequence[int], *, budget: float
     figure, axis = plt.subplots(figsize=(6, 4))
     scored = table[table["lds"].notna() & table["cost_seconds"].notna()]
     feasible = scored["feasible"].astype(bool)
-    axis.scatter(scored.loc[feasible, "cost_seconds"], scored.loc[feasible, "lds"], marker="o", label="feasible")
-    axis.scatter(scored.loc[~feasible, "cost_seconds"], scored.loc[~feasible, "lds"], marker="x", color="gray", label="infeasible")
+    if feasible.any():
+        axis.scatter(scored.loc[feasible, "cost_seconds"], scored.loc[feasible, "lds"], marker="o", label="feasible")
+    if (~feasible).any():
+        axis.scatter(scored.loc[~feasible, "cost_seconds"], scored.loc[~feasible, "lds"], marker="x", color="gray", label="infeasible")
     marked = scored[scored["number"].isin(list(highlighted))].sort_values("cost_seconds")
-    if len(marked):
-        axis.plot(marked["cost_seconds"], marked["lds"], "o-", color="tab:red", label="Pareto front" if len(marked) > 1 else "best")
+    if len(marked) > 1:
+        # The front as an attainment curve: the best LDS reachable at each cost.
+        axis.plot(marked["cost_seconds"], marked["lds"], "o-", color="tab:red", drawstyle="steps-post", label="Pareto front")
+    elif len(marked):
+        axis.plot(marked["cost_seconds"], marked["lds"], "o", color="tab:red", markersize=10, fillstyle="none", label="best")
     for _, row in scored.iterrows():
         axis.annotate(str(int(row["number"])), (row["cost_seconds"], row["lds"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     if budget is not None:

@@ -48,7 +48,7 @@ _TIME_METRICS = ("time.train_s", "time.sample_s", "time.property_s")
 
 @dataclass(frozen=True)
 class TrialResult:
-    """What one trial measured.
+    """The measurements of one trial.
 
     Attributes:
         lds: the objective (see the module docstring); None when undefined.
@@ -102,6 +102,7 @@ def derive_study(base: Study, config: StudyConfig) -> Study:
     study = Study(config, progress=base.progress)
     if any(getattr(config, name) != getattr(base.config, name) for name in _SHARED_SECTIONS):
         return study
+    # NOTE: relies on Study keeping cached properties in vars() and θ* in `_cache`.
     for name in ("dataset", "property", "device", "cache_dir"):
         if name in vars(base):
             vars(study)[name] = vars(base)[name]
@@ -114,7 +115,9 @@ def ensure_datamodels(study: Study) -> DatamodelSets:
     """Evaluate (or reuse) the study's planned datamodel coalitions and return their sets.
 
     Runs nested under the active run. Only the first process of a sweep pays
-    for the retraining: later ones find the finished runs.
+    for the retraining, because later ones find the finished runs. Processes
+    that start together on an empty store each retrain the same coalitions,
+    so start one worker first (or run the `datamodels` entry point).
 
     Returns:
         Per α, one (coalitions bool [m, n], values float [m]) pair per set, in
@@ -180,11 +183,11 @@ def evaluate_trial(
 
     outcome = run_attribute(study, nested=True)
 
-    # The flow scores against every datamodel run of the study; rescore when
-    # the store holds runs this sweep did not plan (another lds seed or size).
+    # The flow scores against every datamodel run of the study. Rescore when
+    # the store contains runs this sweep did not plan (another lds seed or size).
     lds = outcome.lds
     if _canonical(datamodel_sets(study.name)) != _canonical(planned_sets):
-        logger.info("The store holds datamodel runs this sweep did not plan; scoring against the planned sets only")
+        logger.info("The store contains datamodel runs this sweep did not plan, so the LDS uses the planned sets only")
         lds = log_lds(outcome.attribution_run_id, sets=planned_sets, nested=True)
     value, reason = lds_objective(lds, lds_alpha)
 
