@@ -1,0 +1,87 @@
+"""The `baselines` phase: compute each baseline attribution run and export its scores to `baselines.csv`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import mlflow
+import pandas as pd
+from benchmark_runner import BenchmarkRunner
+from coalition_log import CsvLog
+
+from diffusion_credit import baseline_runs, store
+from diffusion_credit.study import Study
+
+__all__ = ["DEFAULT_BASELINES", "run_baseline_phase"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASELINES = (
+    "pixel_similarity",
+    "embedding_similarity",
+    "trak",
+    "d_trak",
+    "journey_trak",
+    "relative_influence",
+    "renormalized_influence",
+    "gradient_similarity",
+    "property_mean",
+)
+"""Every baseline but `loo`, which the `loo` phase evaluates with each semivalue method."""
+
+
+def run_baseline_phase(study: Study, names: Sequence[str], log: CsvLog, runner: BenchmarkRunner, *, machine: str) -> list[str]:
+    """Compute (or reuse) each baseline and append its scores to `baselines.csv`.
+
+    A baseline whose digest already has rows in the CSV is skipped. One
+    failing baseline is logged and the others still run.
+
+    Returns:
+        The names of the baselines that failed.
+    """
+    failed = []
+    for name in names:
+        # NOTE: the digest comes from a private helper of baseline_runs; a public key function would be safer.
+        digest = baseline_runs._tags(study, name)[store.TAG_DIGEST]
+        if log.count(digest) == len(study.contributors):
+            logger.info("Baseline %s: scores already in %s", name, log.path.name)
+            continue
+        runner.check_deadline(f"baseline {name}")
+        logger.info("Baseline %s: started", name)
+        try:
+            run_id = baseline_runs.run_baselines(study, [name])[name]
+            _export(study, name, digest, run_id, log, machine)
+        except Exception as error:
+            logger.exception("Baseline %s failed: %s", name, error)
+            failed.append(name)
+    return failed
+
+
+def _export(study: Study, name: str, digest: str, run_id: str, log: CsvLog, machine: str) -> None:
+    run = mlflow.get_run(run_id)
+    frame = pd.read_csv(store.download_artifact(run, "attribution.csv"))
+    if list(frame["contributor"]) != list(study.contributors):
+        raise ValueError(
+            f"Baseline run {run_id} lists contributors {list(frame['contributor'])[:3]}... in another order than "
+            f"the study ({study.contributors[:3]}...); delete the run and rerun the baselines phase."
+        )
+    finished = pd.Timestamp(run.info.end_time or run.info.start_time, unit="ms", tz="UTC").isoformat(timespec="seconds")
+    log.extend(
+        [
+            {
+                "study": study.name,
+                "baseline": name,
+                "contributor_index": index,
+                "contributor": row["contributor"],
+                "score": float(row["score"]),
+                "seconds": run.data.metrics.get("time.baseline_s"),
+                "digest": digest,
+                "run_id": run_id,
+                "machine": machine,
+                "finished_at": finished,
+            }
+            for index, row in frame.iterrows()
+        ]
+    )
+    logger.info("Baseline %s: %d scores written to %s", name, len(frame), log.path.name)

@@ -1,0 +1,214 @@
+"""Evaluate the planned tasks one coalition at a time, appending each value to the CSV as it finishes.
+
+For each task the runner looks for a FINISHED run with the task's eval key
+and otherwise evaluates the coalition through the study's executor. Every value
+it uses ends up in `coalitions.csv` exactly once. A deadline stops it between
+two coalitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import mlflow
+from coalition_log import CsvLog, format_duration
+from benchmark_plan import PlannedTask, StudyVariants
+from store_import import coalition_row
+
+from diffusion_credit import store
+from diffusion_credit.coalitions import find_coalition_run
+from diffusion_credit.executors import make_executor
+
+__all__ = ["PhaseOutcome", "BenchmarkRunner", "CostModel", "DeadlineReached"]
+
+logger = logging.getLogger(__name__)
+
+
+class DeadlineReached(Exception):
+    """The `--max-minutes` budget ran out; the run stops between two coalitions."""
+
+
+class PhaseOutcome:
+    """Counts of one phase: values reused, computed, failed and left."""
+
+    def __init__(self, phase: str, total: int):
+        self.phase = phase
+        self.total = total
+        self.reused = 0
+        self.computed = 0
+        self.failed: list[str] = []
+
+    @property
+    def done(self) -> int:
+        return self.reused + self.computed
+
+    @property
+    def left(self) -> int:
+        return self.total - self.done - len(self.failed)
+
+
+class CostModel:
+    """Mean measured seconds per coalition by (method, fine-tuning steps), from the CSV rows of this machine."""
+
+    def __init__(self, rows: Sequence[dict], machine: str):
+        self.seconds: dict[tuple, list[float]] = defaultdict(list)
+        for row in rows:
+            if row["machine"] == machine and row["source"] == "computed" and "0" in row["coalition"] and "1" in row["coalition"]:
+                self.add(row["method"], row["finetune_steps"] or None, _total_seconds(row))
+
+    def add(self, method: str, steps, seconds: float | None) -> None:
+        if seconds is not None:
+            self.seconds[(method, None if steps in (None, "") else int(steps))].append(seconds)
+
+    def estimate(self, tasks: Sequence[PlannedTask]) -> float | None:
+        """Return the estimated seconds of `tasks`, or None when some kind of task was never measured."""
+        total = 0.0
+        for task in tasks:
+            measured = self.seconds.get((task.method, task.finetune_steps))
+            if not measured:
+                return None
+            total += sum(measured) / len(measured)
+        return total
+
+
+class BenchmarkRunner:
+    """Resolves planned tasks to values and records each in `coalitions.csv`.
+
+    Args:
+        variants: the study and its fine-tuning-step variants.
+        log: the `coalitions.csv` log.
+        stages: the `stages.csv` log.
+        machine: the machine label of new rows.
+        deadline: `time.monotonic()` value after which no new coalition starts, or None.
+    """
+
+    def __init__(self, variants: StudyVariants, log: CsvLog, stages: CsvLog, *, machine: str, deadline: float | None):
+        self.variants = variants
+        self.log = log
+        self.stages = stages
+        self.machine = machine
+        self.deadline = deadline
+        self.costs = CostModel(log.rows, machine)
+
+    def run_phase(self, phase: str, tasks: Sequence[PlannedTask]) -> PhaseOutcome:
+        """Resolve every task of a phase in order; raise `DeadlineReached` when the budget runs out."""
+        first_of: dict[tuple, PlannedTask] = {}
+        for task in tasks:
+            first_of.setdefault((task.eval_key, tuple(sorted(task.tags.items()))), task)
+        distinct = list(first_of.values())
+        outcome = PhaseOutcome(phase, len(distinct))
+        pending = [task for task in distinct if task.eval_key not in self.log]
+        estimate = self.costs.estimate(pending)
+        logger.info(
+            "Phase %s: %d values planned, %d already in the CSV, %d to resolve%s",
+            phase,
+            len(distinct),
+            len(distinct) - len(pending),
+            len(pending),
+            "" if estimate is None else f", about {format_duration(estimate)}",
+        )
+        for index, task in enumerate(distinct):
+            self._resolve(task, outcome)
+            if outcome.computed and index + 1 < len(distinct):
+                self._log_progress(outcome, distinct[index + 1 :])
+        logger.info(
+            "Phase %s: done (%d computed, %d reused, %d failed)",
+            phase,
+            outcome.computed,
+            outcome.reused,
+            len(outcome.failed),
+        )
+        return outcome
+
+    def check_deadline(self, what: str) -> None:
+        """Raise `DeadlineReached` when the deadline has passed."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise DeadlineReached(f"The time budget ran out before {what}.")
+
+    def _resolve(self, task: PlannedTask, outcome: PhaseOutcome) -> None:
+        study = self.variants.study(task.method, task.finetune_steps)
+        found = find_coalition_run(study, task.eval_key, task.tags)
+        if found is not None:
+            self._record(task, found, "store")
+            outcome.reused += 1
+            return
+
+        self.check_deadline(f"{task.method} of coalition {task.coalition}")
+        self._prepare_models(task)
+        started = time.perf_counter()
+        result = make_executor(study).run([task.task()])[0]
+        if not result.ok:
+            logger.error("Phase %s: %s of %s failed: %s", task.phase, task.method, task.coalition, result.error)
+            outcome.failed.append(task.eval_key)
+            return
+        run = mlflow.get_run(result.value.run_id)
+        self._record(task, run, "computed")
+        self.costs.add(task.method, task.finetune_steps, _total_seconds(self.log.rows[-1]) or time.perf_counter() - started)
+        outcome.computed += 1
+
+    def _record(self, task: PlannedTask, run, source: str) -> None:
+        if task.eval_key in self.log:
+            return
+        row = coalition_row(
+            run,
+            study_name=self.variants.base.name,
+            finetune_steps=task.finetune_steps,
+            game_key=task.game_key,
+            seed=task.effective_seed,
+            machine=self.machine,
+            source=source,
+        )
+        self.log.append(row)
+
+    def _prepare_models(self, task: PlannedTask) -> None:
+        """Load or train `θ*` and `θ̃*` before the first coalition that needs them, outside its timing."""
+        study = self.variants.base
+        if task.method == "sft":
+            study.pruned_model()
+        elif task.method == "ft" or (task.seed is None and "0" not in task.coalition):
+            study.full_model()
+        self._record_stage("train", study.train_digest)
+        self._record_stage("prune", study.prune_digest)
+
+    def _record_stage(self, stage: str, digest: str) -> None:
+        """Append the training time of the `train` or `prune` run with this digest, once, if it exists."""
+        if digest in self.stages:
+            return
+        run = store.find_finished({store.TAG_KIND: stage, store.TAG_STUDY: self.variants.base.name, store.TAG_DIGEST: digest})
+        if run is None:
+            return
+        finished = run.info.end_time or run.info.start_time
+        self.stages.append(
+            {
+                "study": self.variants.base.name,
+                "stage": stage,
+                "digest": digest,
+                "seconds": run.data.metrics.get("time.train_s"),
+                "machine": self.machine,
+                "run_id": run.info.run_id,
+                "finished_at": datetime.fromtimestamp(finished / 1000, timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
+
+    def _log_progress(self, outcome: PhaseOutcome, rest: Sequence[PlannedTask]) -> None:
+        pending = [task for task in rest if task.eval_key not in self.log]
+        estimate = self.costs.estimate(pending)
+        logger.info(
+            "Phase %s: %d of %d done, %d left%s",
+            outcome.phase,
+            outcome.done,
+            outcome.total,
+            len(pending),
+            "" if estimate is None else f", about {format_duration(estimate)} to go",
+        )
+
+
+def _total_seconds(row: dict) -> float | None:
+    parts = [row.get(column) for column in ("train_s", "sample_s", "property_s")]
+    if any(part in (None, "") for part in parts):
+        return None
+    return sum(float(part) for part in parts)

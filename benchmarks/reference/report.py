@@ -1,0 +1,321 @@
+"""Rebuild the reference benchmark's README.md and plots from its CSV files alone.
+
+    python benchmarks/reference/report.py [--results DIR] [--output DIR] [--study NAME]
+
+Reads `coalitions.csv`, `plan.csv`, `stages.csv` and `baselines.csv`; needs
+no run store and no model. Parts without data show "not measured yet".
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+REFERENCE_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(REFERENCE_DIR))
+
+import report_analysis as analysis  # noqa: E402
+from coalition_log import format_duration  # noqa: E402
+from report_text import conclusions  # noqa: E402
+
+logger = logging.getLogger("reference.report")
+
+NOT_MEASURED = "not measured yet"
+RUN_COMMAND = "nohup nice -n 19 python benchmarks/reference/run.py --config configs/cifar10-mini.yaml > reference.log 2>&1 &"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=str(REFERENCE_DIR / "results"), help="Folder of the CSV files.")
+    parser.add_argument("--output", default=str(REFERENCE_DIR), help="Folder for README.md and the PNG plots.")
+    parser.add_argument("--study", default=None, help="Study to report (default: the one with the most coalition rows).")
+    args = parser.parse_args(argv)
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    coalitions = Path(args.results) / "coalitions.csv"
+    if not coalitions.exists() or len(coalitions.read_text().splitlines()) < 2:
+        logger.info("%s has no values yet; writing the empty report.", coalitions)
+        text = empty_report()
+    else:
+        text = build_report(analysis.load_results(args.results, args.study), output)
+    (output / "README.md").write_text(text)
+    logger.info("Wrote %s", output / "README.md")
+    return 0
+
+
+def build_report(data: analysis.BenchmarkData, output: Path) -> str:
+    """Compute every table and plot and return the README text."""
+    games = analysis.games(data)
+    truth = analysis.datamodel_sets(data, games.get(("retrain", None)))
+    costs = analysis.cost_table(data)
+    estimates = analysis.estimates(data, games, truth, costs)
+    lds = analysis.lds_rows(estimates, truth)
+    fidelity = analysis.fidelity_rows(games, data.num_contributors)
+    noise = analysis.noise_rows(games)
+    status = analysis.status_rows(data, costs)
+
+    plots = {
+        "budget": _plot_budget(estimates, truth, output / "lds_budget.png"),
+        "fidelity": _plot_fidelity(fidelity, output / "sft_fidelity.png"),
+    }
+    sections = [
+        _header(data),
+        _status_section(data, truth, status),
+        _lds_section(lds, truth),
+        _cost_section(costs),
+        _budget_section(estimates, plots["budget"]),
+        _fidelity_section(fidelity, plots["fidelity"]),
+        _noise_section(noise),
+        "## Conclusions so far\n\n" + conclusions(lds, fidelity, noise, costs, estimates, truth),
+    ]
+    return "\n\n".join(sections).rstrip() + "\n"
+
+
+def empty_report() -> str:
+    """Return the README of a benchmark that has no coalition value yet."""
+    sections = [
+        "# Reference benchmark: sFT Shapley credit against retraining",
+        "Does Shapley credit from sparsified fine-tuning (sFT) rank coalitions as well as Shapley credit from "
+        "retraining, and at what cost? Every attribution is scored by LDS against coalitions retrained from scratch.",
+        f"Run or resume (hours on 2 CPU cores): `{RUN_COMMAND}`\n\n"
+        "Rebuild this page from the CSV files in `results/`: `python benchmarks/reference/report.py`",
+        f"## Status\n\nNo coalition value yet: the ground truth, every LDS, the costs, the sFT fidelity and the seed-noise floor are {NOT_MEASURED}.",
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _header(data: analysis.BenchmarkData) -> str:
+    machines = sorted(set(data.coalitions["machine"].dropna()))
+    lines = [
+        "# Reference benchmark: sFT Shapley credit against retraining",
+        "",
+        "Does Shapley credit from sparsified fine-tuning (sFT) rank coalitions as well as Shapley credit from "
+        "retraining, and at what cost? Every attribution is scored by LDS against coalitions retrained from "
+        f"scratch. Study `{data.study}`, {data.num_contributors} contributors.",
+        "",
+        f"Run or resume (hours on 2 CPU cores): `{RUN_COMMAND}`",
+        "",
+        "Rebuild this page from the CSV files in `results/`: `python benchmarks/reference/report.py`",
+        "",
+        "Machines: " + ("; ".join(f"`{machine}`" for machine in machines) or NOT_MEASURED) + ".",
+        "",
+        "How values are combined: a coalition evaluated with several seeds (the noise phase) counts with the "
+        "mean over its seeds, both as ground truth and as estimator input. `v(∅)` is the untrained model; "
+        "`v(N)` is `θ*` for retraining and the method's own full-coalition run for sFT and FT.",
+    ]
+    if data.other_studies:
+        lines += ["", f"The CSV files also hold studies {', '.join(data.other_studies)}; run with `--study` to report them."]
+    return "\n".join(lines)
+
+
+def _status_section(data, truth, status) -> str:
+    lines = ["## Status", ""]
+    if not truth:
+        lines.append(f"Ground truth (retrained datamodel coalitions): {NOT_MEASURED}.")
+    for alpha, info in sorted(truth.items()):
+        lines.append(
+            f"- Ground truth α = {alpha:g}: {info['evaluated']} of {info['planned']} datamodel coalitions retrained, "
+            f"{len(info['sets'])} sets usable."
+        )
+    if not status:
+        lines += ["", f"Plan: {NOT_MEASURED} (no plan.csv)."]
+        return "\n".join(lines)
+    lines += ["", "| phase | values planned | done | left | estimated time left |", "|---|---|---|---|---|"]
+    total, known = 0.0, True
+    for row in status:
+        if row["seconds_left"] is None:
+            estimate, known = "unknown (a method in it was never measured)", False
+        else:
+            estimate = format_duration(row["seconds_left"])
+            total += row["seconds_left"]
+        lines.append(f"| {row['phase']} | {row['planned']} | {row['done']} | {row['left']} | {estimate} |")
+    machine = data.primary_machine or NOT_MEASURED
+    lines += [
+        "",
+        f"Estimated time for the rest: {format_duration(total)}{'' if known else ' plus the unmeasured parts'}, "
+        f"from the mean measured seconds per coalition on `{machine}` (an estimate; values shared between phases "
+        "are counted in each).",
+    ]
+    return "\n".join(lines)
+
+
+def _lds_section(lds_rows, truth) -> str:
+    lines = ["## LDS", ""]
+    if not truth or not any(info["sets"] for info in truth.values()):
+        return "\n".join(lines + [f"LDS of every method: {NOT_MEASURED} (no retrained datamodel set yet)."])
+    if not lds_rows:
+        return "\n".join(lines + [f"Attributions: {NOT_MEASURED} (no estimator has enough coalition values yet)."])
+    lines += [
+        "Mean over datamodel sets with a 95% t-interval; *coalitions* is how many coalition values the estimator "
+        "read (boundary values included), *cost* is in units of one retrain plus its inference.",
+        "",
+        "| α | attribution | LDS | 95% CI | sets | datamodel coalitions | coalitions | cost |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(lds_rows, key=lambda r: (r["alpha"], -(r["lds"].mean if r["lds"] and r["lds"].mean is not None else -9))):
+        estimate, result = row["estimate"], row["lds"]
+        mean = NOT_MEASURED if result is None or result.mean is None else f"{result.mean:.3f}"
+        interval = "" if result is None or result.ci_low is None else f"[{result.ci_low:.3f}, {result.ci_high:.3f}]"
+        sets = "" if result is None else f"{result.num_defined}"
+        coalitions = estimate.num_coalitions or "—"
+        cost = NOT_MEASURED if estimate.cost is None else f"{estimate.cost:.2f}"
+        lines.append(
+            f"| {row['alpha']:g} | {estimate.label} | {mean} | {interval} | {sets} | {row['datamodel_coalitions']} | {coalitions} | {cost} |"
+        )
+    measured = {row["estimate"].estimator for row in lds_rows}
+    missing = [name for name in ("KernelSHAP", "Banzhaf", "LOO") if name not in measured]
+    if missing:
+        lines += ["", f"{', '.join(missing)}: {NOT_MEASURED}."]
+    if not any(row["estimate"].method == "baseline" for row in lds_rows):
+        lines += ["", f"Baselines: {NOT_MEASURED}."]
+    return "\n".join(lines)
+
+
+def _cost_section(costs) -> str:
+    lines = ["## Cost per coalition", ""]
+    if costs.empty:
+        return "\n".join(lines + [f"{NOT_MEASURED}."])
+    lines += [
+        "Wall seconds per coalition (mean over the coalitions measured; retrain rows of the empty and full "
+        "coalitions left out, since they load a model). *Speed-up* is retraining's mean over the method's, on the same machine.",
+        "",
+        "| machine | method | coalitions | train s | sample s | property s | total s | std s | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, row in costs.iterrows():
+        speedup = "retrain not measured" if row["speedup"] is None or row["speedup"] != row["speedup"] else f"{row['speedup']:.1f}×"
+        std = "" if row["total_std_s"] != row["total_std_s"] else f"{row['total_std_s']:.1f}"
+        lines.append(
+            f"| {row['machine']} | {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | "
+            f"{row['train_s']:.1f} | {row['sample_s']:.1f} | {row['property_s']:.1f} | {row['total_s']:.1f} | {std} | {speedup} |"
+        )
+    return "\n".join(lines)
+
+
+def _budget_section(estimates, plot: Path | None) -> str:
+    lines = ["## LDS against compute", ""]
+    points = [(e, alpha, p) for e in estimates for alpha, curve in e.curve.items() for p in curve]
+    if not points:
+        return "\n".join(lines + [f"{NOT_MEASURED} (needs retrained datamodel sets, kernel coalition values and measured costs)."])
+    lines += [
+        "Cost = `θ*` (one unit) + the pruned fine-tune for sFT + each distinct coalition, in units of one retrain "
+        "plus its inference; KernelSHAP on growing prefixes of the paired kernel sample.",
+        "",
+        "| α | method | coalitions | cost | LDS | 95% CI |",
+        "|---|---|---|---|---|---|",
+    ]
+    for estimate, alpha, point in points:
+        if point.lds is None or point.lds.mean is None:
+            lds, interval = f"undetermined ({point.error or 'constant'})" if point.error else "undefined", ""
+        else:
+            lds = f"{point.lds.mean:.3f}"
+            interval = "" if point.lds.ci_low is None else f"[{point.lds.ci_low:.3f}, {point.lds.ci_high:.3f}]"
+        lines.append(f"| {alpha:g} | {estimate.label} | {point.num_coalitions} | {point.cost:.2f} | {lds} | {interval} |")
+    if plot is not None:
+        lines += ["", f"![LDS against compute]({plot.name})"]
+    return "\n".join(lines)
+
+
+def _fidelity_section(fidelity, plot: Path | None) -> str:
+    lines = ["## Fidelity of fine-tuned values to retrained ones", ""]
+    if not fidelity:
+        return "\n".join(lines + [f"{NOT_MEASURED}."])
+    lines += [
+        "Correlation of each fine-tuning method's coalition values with the retrained values of the same "
+        "coalitions (datamodel and kernel coalitions both have; boundary coalitions left out).",
+        "",
+        "| method | coalitions | Pearson | Spearman |",
+        "|---|---|---|---|",
+    ]
+    for row in fidelity:
+        pearson = NOT_MEASURED if row["pearson"] is None else f"{row['pearson']:.3f}"
+        spearman = NOT_MEASURED if row["spearman"] is None else f"{row['spearman']:.3f}"
+        lines.append(f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {pearson} | {spearman} |")
+    if plot is not None:
+        lines += ["", f"![Pearson against fine-tuning steps]({plot.name})"]
+    return "\n".join(lines)
+
+
+def _noise_section(noise) -> str:
+    lines = ["## Seed-noise floor", ""]
+    if not noise:
+        return "\n".join(lines + [f"{NOT_MEASURED}."])
+    lines += [
+        "Std over seeds of each replicated coalition, against the spread (std) of the method's values across "
+        "coalitions. A ratio near 1 means one seed cannot tell coalitions apart.",
+        "",
+        "| method | coalitions | seeds | mean std over seeds | spread across coalitions | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in noise:
+        spread = NOT_MEASURED if row["spread"] is None else f"{row['spread']:.4f} ({row['spread_coalitions']} coalitions)"
+        ratio = "" if not row["spread"] else f"{row['mean_std'] / row['spread']:.2f}"
+        lines.append(
+            f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {row['seeds']} | "
+            f"{row['mean_std']:.4f} | {spread} | {ratio} |"
+        )
+    lines += ["", "| method | coalition | mean | std | seeds |", "|---|---|---|---|---|"]
+    for row in noise:
+        for bits, (mean, std, count) in row["per_coalition"].items():
+            lines.append(f"| {analysis.method_label(row['method'], row['steps'])} | `{bits}` | {mean:.4f} | {std:.4f} | {count} |")
+    return "\n".join(lines)
+
+
+def _plot_budget(estimates, truth, path: Path) -> Path | None:
+    alpha = 0.5 if 0.5 in truth else (min(truth) if truth else None)
+    curves = [(e, e.curve[alpha]) for e in estimates if alpha in e.curve]
+    singles = [e for e in estimates if not e.curve and e.cost is not None]
+    if not curves:
+        path.unlink(missing_ok=True)
+        return None
+    from diffusion_credit.evaluation import lds_over_sets
+
+    figure, axes = plt.subplots(figsize=(6.5, 4.2))
+    for estimate, curve in curves:
+        kept = [p for p in curve if p.lds is not None and p.lds.mean is not None]
+        axes.plot([p.cost for p in kept], [p.lds.mean for p in kept], marker="o", label=estimate.label)
+    for estimate in singles:
+        result = lds_over_sets(estimate.scores, truth[alpha]["sets"]) if truth[alpha]["sets"] else None
+        if result is not None and result.mean is not None:
+            axes.scatter([estimate.cost], [result.mean], marker="x", label=estimate.label)
+    axes.set_xscale("log")
+    axes.set_xlabel("compute (units of one retrain + inference)")
+    axes.set_ylabel(f"LDS, α = {alpha:g}")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _plot_fidelity(fidelity, path: Path) -> Path | None:
+    rows = [row for row in fidelity if row["pearson"] is not None]
+    if not rows:
+        path.unlink(missing_ok=True)
+        return None
+    figure, axes = plt.subplots(figsize=(5.5, 3.8))
+    for method in sorted({row["method"] for row in rows}):
+        points = sorted((row["steps"], row["pearson"]) for row in rows if row["method"] == method)
+        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=analysis.method_label(method, None).split()[0])
+    axes.set_xlabel("fine-tuning steps")
+    axes.set_ylabel("Pearson with retrained values")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    sys.exit(main())

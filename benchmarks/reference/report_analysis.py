@@ -1,0 +1,508 @@
+"""The reference benchmark's numbers, computed from its CSV files alone (no run store, no models).
+
+- Coalition values: one per (method, fine-tuning steps, coalition), the mean
+  over seeds where several seeds were evaluated.
+- Ground truth: the retrained datamodel coalitions of each α, per set.
+- Estimators: KernelSHAP on prefixes of the paired kernel sample, Banzhaf MSR
+  on the uniform sample and leave-one-out, each per method; baselines from
+  `baselines.csv`. All scored by LDS over the datamodel sets.
+- Cost: seconds per coalition (train + sample + property) and, for the budget
+  curve, units of one retrain plus its inference.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from diffusion_credit.evaluation import BudgetPoint, LDSResult, lds_budget_curve, lds_over_sets
+from diffusion_credit.valuation import banzhaf_msr, bits_to_coalition, kernel_shap, leave_one_out
+
+__all__ = [
+    "BenchmarkData",
+    "Game",
+    "Estimate",
+    "load_results",
+    "games",
+    "datamodel_sets",
+    "cost_table",
+    "estimates",
+    "lds_rows",
+    "fidelity_rows",
+    "noise_rows",
+    "status_rows",
+]
+
+logger = logging.getLogger(__name__)
+
+TIME_COLUMNS = ("train_s", "sample_s", "property_s")
+GameId = tuple[str, int | None]
+
+
+@dataclass
+class BenchmarkData:
+    """The CSV files of one study.
+
+    Attributes:
+        study: the study name.
+        num_contributors: `n`, the length of the coalition bitstrings.
+        coalitions: `coalitions.csv`, one row per eval key, with `total_s` added.
+        plan: `plan.csv` rows of the study.
+        stages: `stages.csv` rows of the study.
+        baselines: `baselines.csv` rows of the study.
+        other_studies: studies with rows in the files that this report leaves out.
+    """
+
+    study: str
+    num_contributors: int
+    coalitions: pd.DataFrame
+    plan: pd.DataFrame
+    stages: pd.DataFrame
+    baselines: pd.DataFrame
+    other_studies: list[str] = field(default_factory=list)
+
+    @property
+    def primary_machine(self) -> str | None:
+        """The machine with the most computed coalition values; costs are compared on it."""
+        computed = self.coalitions[self.coalitions["total_s"].notna()]
+        if computed.empty:
+            return None
+        return computed["machine"].value_counts().index[0]
+
+
+@dataclass
+class Game:
+    """The values of one method at one fine-tuning step count.
+
+    Attributes:
+        method: `retrain`, `sft` or `ft`.
+        steps: fine-tuning steps, None for `retrain`.
+        values: coalition bitstring to the mean value over seeds.
+        seeds: coalition bitstring to the values of each seed.
+        ignored_rows: rows of the same method and steps with an older recipe, left out.
+    """
+
+    method: str
+    steps: int | None
+    values: dict[str, float]
+    seeds: dict[str, list[float]]
+    ignored_rows: int = 0
+
+    @property
+    def label(self) -> str:
+        return method_label(self.method, self.steps)
+
+
+@dataclass
+class Estimate:
+    """One attribution and what it cost.
+
+    Attributes:
+        estimator: `KernelSHAP`, `Banzhaf`, `LOO` or a baseline name.
+        method: the coalition method, or `baseline`.
+        steps: fine-tuning steps of `sft`/`ft`, else None.
+        num_coalitions: coalition values the estimator read (boundary values included).
+        scores: float `[n]` in contributor order.
+        cost: units of one retrain plus inference, None when not measured.
+        curve: the LDS budget curve over kernel prefixes, per α (KernelSHAP only).
+    """
+
+    estimator: str
+    method: str
+    steps: int | None
+    num_coalitions: int
+    scores: np.ndarray
+    cost: float | None
+    curve: dict[float, list[BudgetPoint]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if self.method == "baseline":
+            return f"{self.estimator} (baseline)"
+        return f"{self.estimator}, {method_label(self.method, self.steps)}"
+
+
+def method_label(method: str, steps: int | None) -> str:
+    """Return e.g. `retrain` or `sFT 60 steps`."""
+    if method == "retrain":
+        return "retrain"
+    name = {"sft": "sFT", "ft": "FT"}.get(method, method)
+    return f"{name} {steps} steps"
+
+
+def load_results(results_dir: str | Path, study: str | None = None) -> BenchmarkData:
+    """Read the CSV files of one study (default: the study with the most coalition rows).
+
+    Raises:
+        FileNotFoundError: when `coalitions.csv` is missing.
+        ValueError: when the requested study has no rows.
+    """
+    results_dir = Path(results_dir)
+    path = results_dir / "coalitions.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; run benchmarks/reference/run.py first or pass --results.")
+    coalitions = pd.read_csv(path, dtype={"coalition": str, "eval_key": str, "settings": str, "game_key": str})
+    studies = coalitions["study"].value_counts()
+    if study is None:
+        if studies.empty:
+            raise ValueError(f"{path} has no rows yet; run benchmarks/reference/run.py first.")
+        study = studies.index[0]
+    if study not in studies.index:
+        raise ValueError(f"Study {study!r} has no rows in {path}; it has {', '.join(studies.index) or 'none'}.")
+
+    coalitions = coalitions[coalitions["study"] == study].drop_duplicates("eval_key", keep="first").copy()
+    coalitions["finetune_steps"] = _optional_int(coalitions["finetune_steps"])
+    coalitions["total_s"] = coalitions[list(TIME_COLUMNS)].sum(axis=1, min_count=len(TIME_COLUMNS))
+    plan = _read_optional(results_dir / "plan.csv", study, {"coalition": str, "eval_key": str})
+    for column in ("finetune_steps", "game_steps"):
+        if column in plan:
+            plan[column] = _optional_int(plan[column])
+    return BenchmarkData(
+        study=study,
+        num_contributors=len(coalitions["coalition"].iloc[0]),
+        coalitions=coalitions,
+        plan=plan,
+        stages=_read_optional(results_dir / "stages.csv", study),
+        baselines=_read_optional(results_dir / "baselines.csv", study),
+        other_studies=[name for name in studies.index if name != study],
+    )
+
+
+def games(data: BenchmarkData) -> dict[GameId, Game]:
+    """Group the coalition values into games; seed replicates of a coalition are averaged.
+
+    When one method and step count has rows of several recipes (an upstream
+    change), only the recipe of the newest row is kept.
+    """
+    result = {}
+    frame = data.coalitions.sort_values("finished_at")
+    for (method, steps), rows in frame.groupby(["method", frame["finetune_steps"].fillna(-1)], sort=True):
+        steps = None if steps == -1 else int(steps)
+        newest = rows["game_key"].iloc[-1]
+        kept = rows[rows["game_key"] == newest]
+        seeds = kept.groupby("coalition")["value"].apply(list).to_dict()
+        values = {bits: float(np.mean(replicates)) for bits, replicates in seeds.items()}
+        result[(method, steps)] = Game(method, steps, values, seeds, ignored_rows=len(rows) - len(kept))
+    return result
+
+
+def datamodel_sets(data: BenchmarkData, retrain: Game | None) -> dict[float, dict]:
+    """Return per α the evaluated part of each datamodel set and the counts.
+
+    Returns:
+        α → `{"sets": [(coalitions bool [m, n], values [m])], "planned": int, "evaluated": int}`;
+        a set with fewer than 2 evaluated coalitions is left out.
+    """
+    result = {}
+    if data.plan.empty:
+        return result
+    planned = data.plan[(data.plan["sample"] == "datamodel") & (data.plan["method"] == "retrain")]
+    for alpha, rows in planned.groupby("alpha"):
+        sets, evaluated = [], 0
+        for _, members in rows.sort_values("position").groupby("set"):
+            bits = [b for b in members["coalition"] if retrain is not None and b in retrain.values]
+            evaluated += len(bits)
+            if len(bits) >= 2:
+                coalitions = np.stack([bits_to_coalition(b) for b in bits])
+                sets.append((coalitions, np.array([retrain.values[b] for b in bits])))
+        result[float(alpha)] = {"sets": sets, "planned": len(rows), "evaluated": evaluated}
+    return result
+
+
+def cost_table(data: BenchmarkData) -> pd.DataFrame:
+    """Return seconds per coalition by method, step count and machine, with the speed-up over retraining.
+
+    Retrain rows of the empty and the full coalition are left out: they are
+    the untrained model and `θ*`, loaded rather than trained.
+    """
+    frame = data.coalitions[data.coalitions["total_s"].notna()].copy()
+    boundary = (frame["method"] == "retrain") & ~(frame["coalition"].str.contains("0") & frame["coalition"].str.contains("1"))
+    frame = frame[~boundary]
+    if frame.empty:
+        return pd.DataFrame(columns=["machine", "method", "steps", "coalitions", "train_s", "sample_s", "property_s", "total_s", "total_std_s", "speedup"])
+    frame["steps"] = frame["finetune_steps"].fillna(-1)
+    table = frame.groupby(["machine", "method", "steps"]).agg(
+        coalitions=("total_s", "size"),
+        train_s=("train_s", "mean"),
+        sample_s=("sample_s", "mean"),
+        property_s=("property_s", "mean"),
+        total_s=("total_s", "mean"),
+        total_std_s=("total_s", "std"),
+    ).reset_index()
+    table["steps"] = pd.Series([None if steps == -1 else int(steps) for steps in table["steps"]], index=table.index, dtype=object)
+    retrain = table[table["method"] == "retrain"].set_index("machine")["total_s"]
+    table["speedup"] = [
+        retrain.get(machine) / total if machine in retrain.index else None for machine, total in zip(table["machine"], table["total_s"])
+    ]
+    return table
+
+
+def unit_seconds(costs: pd.DataFrame, machine: str | None) -> float | None:
+    """Return the cost unit on `machine`: mean seconds of one retrain plus its inference, or None."""
+    rows = costs[(costs["machine"] == machine) & (costs["method"] == "retrain")]
+    return None if rows.empty else float(rows["total_s"].iloc[0])
+
+
+def method_seconds(costs: pd.DataFrame, machine: str | None, method: str, steps: int | None) -> float | None:
+    """Return the mean seconds of one coalition of `method` at `steps` on `machine`, or None."""
+    rows = costs[(costs["machine"] == machine) & (costs["method"] == method)]
+    rows = rows[rows["steps"].map(lambda value: value == steps)]
+    return None if rows.empty else float(rows["total_s"].iloc[0])
+
+
+def estimates(data: BenchmarkData, all_games: dict[GameId, Game], truth: dict[float, dict], costs: pd.DataFrame) -> list[Estimate]:
+    """Solve every estimator the CSV values allow, with its cost and, for KernelSHAP, its budget curve."""
+    retrain = all_games.get(("retrain", None))
+    if retrain is None or data.plan.empty:
+        return _baseline_estimates(data, costs)
+    empty, full = "0" * data.num_contributors, "1" * data.num_contributors
+    if empty not in retrain.values or full not in retrain.values:
+        return _baseline_estimates(data, costs)
+
+    result = []
+    plan = data.plan
+    for (game_method, game_steps), rows in plan.groupby(["game_method", plan["game_steps"].fillna(-1)], sort=True):
+        game_steps = None if game_steps == -1 else int(game_steps)
+        context = _GameContext(data, all_games, costs, game_method, game_steps, retrain.values[empty])
+        if context.v_full is None:
+            continue
+        kernel = rows[rows["sample"] == "kernel"].drop_duplicates("position").sort_values("position")
+        loo = rows[rows["sample"] == "loo"].drop_duplicates("position").sort_values("position")
+        uniform = rows[rows["sample"] == "uniform"].drop_duplicates("position").sort_values("position")
+        result += _kernel_estimate(context, kernel, truth)
+        result += _loo_estimate(context, loo)
+        result += _banzhaf_estimate(context, uniform)
+    return result + _baseline_estimates(data, costs)
+
+
+def lds_rows(all_estimates: Sequence[Estimate], truth: dict[float, dict]) -> list[dict]:
+    """Return one LDS table row per estimate and α (LDS None where no datamodel set is evaluated)."""
+    rows = []
+    for alpha, info in sorted(truth.items()):
+        for estimate in all_estimates:
+            lds = lds_over_sets(estimate.scores, info["sets"]) if info["sets"] else None
+            rows.append({"alpha": alpha, "estimate": estimate, "lds": lds, "datamodel_coalitions": sum(len(v) for _, v in info["sets"])})
+    return rows
+
+
+def fidelity_rows(all_games: dict[GameId, Game], num_contributors: int) -> list[dict]:
+    """Return the Pearson and Spearman correlation of each fine-tuning game with the retrained values.
+
+    Compared on the coalitions both have, boundary coalitions left out;
+    None where fewer than 3 coalitions are shared.
+    """
+    retrain = all_games.get(("retrain", None))
+    rows = []
+    for (method, steps), game in sorted(all_games.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
+        if method == "retrain" or retrain is None:
+            continue
+        shared = [b for b in game.values if b in retrain.values and "0" in b and "1" in b]
+        pearson = spearman = None
+        if len(shared) >= 3:
+            x = np.array([game.values[b] for b in shared])
+            y = np.array([retrain.values[b] for b in shared])
+            if np.ptp(x) > 0 and np.ptp(y) > 0:
+                pearson = float(stats.pearsonr(x, y).statistic)
+                spearman = float(stats.spearmanr(x, y).statistic)
+        rows.append({"method": method, "steps": steps, "coalitions": len(shared), "pearson": pearson, "spearman": spearman})
+    return rows
+
+
+def noise_rows(all_games: dict[GameId, Game]) -> list[dict]:
+    """Return the seed noise per game: std over seeds per coalition, and the spread across coalitions.
+
+    `spread` is the std across that game's coalitions (one value each, the
+    mean over seeds; boundary coalitions left out), the signal the noise is
+    compared with.
+    """
+    rows = []
+    for (method, steps), game in sorted(all_games.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
+        replicated = {bits: values for bits, values in game.seeds.items() if len(values) >= 2}
+        if not replicated:
+            continue
+        stds = [float(np.std(values, ddof=1)) for values in replicated.values()]
+        inner = [value for bits, value in game.values.items() if "0" in bits and "1" in bits]
+        spread = float(np.std(inner, ddof=1)) if len(inner) >= 2 else None
+        rows.append(
+            {
+                "method": method,
+                "steps": steps,
+                "coalitions": len(replicated),
+                "seeds": max(len(values) for values in replicated.values()),
+                "per_coalition": {bits: (float(np.mean(v)), float(np.std(v, ddof=1)), len(v)) for bits, v in replicated.items()},
+                "mean_std": float(np.mean(stds)),
+                "spread": spread,
+                "spread_coalitions": len(inner),
+            }
+        )
+    return rows
+
+
+def status_rows(data: BenchmarkData, costs: pd.DataFrame) -> list[dict]:
+    """Return per phase: distinct values planned, done, left and the estimated seconds left.
+
+    The estimate uses the mean measured seconds of each method and step count
+    on the primary machine; it is None when some of the remaining kinds were
+    never measured. Retrain rows of the empty and full coalitions count 0 s.
+    """
+    if data.plan.empty:
+        return []
+    done = set(data.coalitions["eval_key"])
+    machine = data.primary_machine
+    rows = []
+    for phase in dict.fromkeys(data.plan["phase"]):
+        tasks = data.plan[data.plan["phase"] == phase].drop_duplicates("eval_key")
+        left = tasks[~tasks["eval_key"].isin(done)]
+        seconds = 0.0
+        for _, task in left.iterrows():
+            if task["method"] == "retrain" and not ("0" in task["coalition"] and "1" in task["coalition"]):
+                continue
+            measured = method_seconds(costs, machine, task["method"], task["finetune_steps"])
+            if measured is None:
+                seconds = None
+                break
+            seconds += measured
+        rows.append({"phase": phase, "planned": len(tasks), "done": len(tasks) - len(left), "left": len(left), "seconds_left": seconds})
+    return rows
+
+
+class _GameContext:
+    """What the estimators of one game need: value lookup, boundary values, costs."""
+
+    def __init__(self, data, all_games, costs, method, steps, v_empty):
+        self.data = data
+        self.games = all_games
+        self.method = method
+        self.steps = steps
+        self.v_empty = v_empty
+        full = "1" * data.num_contributors
+        own = all_games.get((method, steps))
+        retrain = all_games[("retrain", None)]
+        self.v_full = own.values.get(full) if own is not None and full in own.values else retrain.values.get(full)
+        machine = data.primary_machine
+        self.unit = unit_seconds(costs, machine)
+        self.coalition_seconds = method_seconds(costs, machine, method, steps)
+        self.base_cost = self._base_cost()
+
+    def value(self, row) -> float | None:
+        game = self.games.get((row["method"], row["finetune_steps"]))
+        return None if game is None else game.values.get(row["coalition"])
+
+    def cost(self, distinct_coalitions: int) -> float | None:
+        if self.base_cost is None or self.coalition_seconds is None:
+            return None
+        return self.base_cost + distinct_coalitions * self.coalition_seconds / self.unit
+
+    def _base_cost(self) -> float | None:
+        """`θ*` as one unit, plus the pruned fine-tune for sFT and the method's own `v(N)` for sFT and FT."""
+        if self.unit is None:
+            return None
+        base = 1.0
+        if self.method == "sft":
+            prune = self.data.stages[self.data.stages["stage"] == "prune"] if not self.data.stages.empty else self.data.stages
+            if prune.empty:
+                return None
+            base += float(prune["seconds"].iloc[-1]) / self.unit
+        if self.method != "retrain":
+            if self.coalition_seconds is None:
+                return None
+            base += self.coalition_seconds / self.unit
+        return base
+
+
+def _kernel_estimate(context: _GameContext, kernel: pd.DataFrame, truth: dict[float, dict]) -> list[Estimate]:
+    values = []
+    for _, row in kernel.iterrows():
+        value = context.value(row)
+        if value is None:
+            break
+        values.append(value)
+    count = len(values) - len(values) % 2
+    if count < 2:
+        return []
+    coalitions = np.stack([bits_to_coalition(bits) for bits in kernel["coalition"].iloc[:count]])
+    values = np.array(values[:count])
+    solve = partial(kernel_shap, v_empty=context.v_empty, v_full=context.v_full, paired=True, uncertainty="none")
+    try:
+        scores = solve(coalitions, values).values
+    except ValueError as error:
+        logger.info("KernelSHAP of %s on %d coalitions is not determined yet: %s", context.method, count, error)
+        return []
+
+    first_seen = _first_occurrences(kernel["coalition"].iloc[:count])
+    estimate = Estimate("KernelSHAP", context.method, context.steps, count + 2, scores, context.cost(int(first_seen.sum())))
+    if context.cost(0) is not None:
+        row_costs = first_seen * context.coalition_seconds / context.unit
+        sizes = [size for size in (8, 16, 32, 64, 128, 256, 512) if size < count] + [count]
+        for alpha, info in truth.items():
+            if info["sets"]:
+                estimate.curve[alpha] = lds_budget_curve(
+                    coalitions, values, info["sets"], estimate=solve, prefix_sizes=sizes, coalition_cost=row_costs, base_cost=context.base_cost
+                )
+    return [estimate]
+
+
+def _loo_estimate(context: _GameContext, loo: pd.DataFrame) -> list[Estimate]:
+    if loo.empty:
+        return []
+    values = [context.value(row) for _, row in loo.iterrows()]
+    if any(value is None for value in values):
+        return []
+    coalitions = np.stack([bits_to_coalition(bits) for bits in loo["coalition"]])
+    result = leave_one_out(coalitions, np.array(values), context.v_full)
+    cost = context.cost(int(_first_occurrences(loo["coalition"]).sum()))
+    return [Estimate("LOO", context.method, context.steps, len(values) + 1, result.values, cost)]
+
+
+def _banzhaf_estimate(context: _GameContext, uniform: pd.DataFrame) -> list[Estimate]:
+    evaluated = [(row["coalition"], context.value(row)) for _, row in uniform.iterrows()]
+    evaluated = [(bits, value) for bits, value in evaluated if value is not None]
+    if not evaluated:
+        return []
+    coalitions = np.stack([bits_to_coalition(bits) for bits, _ in evaluated])
+    try:
+        result = banzhaf_msr(coalitions, np.array([value for _, value in evaluated]))
+    except ValueError as error:
+        logger.info("Banzhaf of %s is not determined yet: %s", context.method, error)
+        return []
+    cost = context.cost(int(_first_occurrences(pd.Series([bits for bits, _ in evaluated])).sum()))
+    return [Estimate("Banzhaf", context.method, context.steps, len(evaluated), result.values, cost)]
+
+
+def _baseline_estimates(data: BenchmarkData, costs: pd.DataFrame) -> list[Estimate]:
+    if data.baselines.empty:
+        return []
+    unit = unit_seconds(costs, data.primary_machine)
+    result = []
+    for name, rows in data.baselines.groupby("baseline", sort=True):
+        newest = rows[rows["digest"] == rows.sort_values("finished_at")["digest"].iloc[-1]]
+        newest = newest.drop_duplicates("contributor_index", keep="last").sort_values("contributor_index")
+        if len(newest) != data.num_contributors:
+            continue
+        seconds = newest["seconds"].iloc[0]
+        cost = None if unit is None or pd.isna(seconds) else 1.0 + float(seconds) / unit
+        result.append(Estimate(name, "baseline", None, 0, newest["score"].to_numpy(dtype=float), cost))
+    return result
+
+
+def _first_occurrences(coalitions: pd.Series) -> np.ndarray:
+    return (~pd.Series(list(coalitions)).duplicated()).to_numpy(dtype=float)
+
+
+def _optional_int(column: pd.Series) -> pd.Series:
+    values = [None if pd.isna(value) or value == "" else int(float(value)) for value in column]
+    return pd.Series(values, index=column.index, dtype=object)
+
+
+def _read_optional(path: Path, study: str, dtype: dict | None = None) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame()
+    frame = pd.read_csv(path, dtype=dtype)
+    return frame[frame["study"] == study].copy() if "study" in frame else pd.DataFrame()

@@ -1,0 +1,188 @@
+"""The "Conclusions so far" of the reference report, written from the numbers with cautious wording.
+
+Every sentence is generated from a measured number and states only what
+that number supports: a difference counts only when the 95% intervals do
+not overlap, and a missing measurement is named as missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from report_analysis import Estimate, method_label
+
+__all__ = ["conclusions"]
+
+NOISE_RATIO_HIGH = 0.5
+"""Seed std over the spread across coalitions above which one seed cannot rank coalitions reliably."""
+
+
+def conclusions(lds_rows, fidelity, noise, costs: pd.DataFrame, estimates: Sequence[Estimate], truth) -> str:
+    """Return the conclusions as markdown bullet points."""
+    bullets = []
+    bullets += _lds_findings(lds_rows)
+    bullets += _budget_findings(estimates, truth)
+    bullets += _cost_findings(costs)
+    bullets += _fidelity_findings(fidelity)
+    bullets += _noise_findings(noise)
+    bullets += _next_steps(lds_rows, fidelity, noise)
+    if not bullets:
+        bullets = ["None yet: the benchmark has no measurements to compare."]
+    return "\n".join(f"- {bullet}" for bullet in bullets)
+
+
+def _defined(lds_rows, alpha):
+    rows = [r for r in lds_rows if r["alpha"] == alpha and r["lds"] is not None and r["lds"].mean is not None]
+    return sorted(rows, key=lambda r: -r["lds"].mean)
+
+
+def _interval(result) -> str:
+    if result.ci_low is None:
+        return f"{result.mean:.3f} (one set, no interval)"
+    return f"{result.mean:.3f} [{result.ci_low:.3f}, {result.ci_high:.3f}]"
+
+
+def _separated(first, second) -> bool:
+    """Whether two LDS results' 95% intervals do not overlap."""
+    if first.ci_low is None or second.ci_low is None:
+        return False
+    return first.ci_low > second.ci_high or second.ci_low > first.ci_high
+
+
+def _lds_findings(lds_rows) -> list[str]:
+    alphas = sorted({row["alpha"] for row in lds_rows})
+    if not alphas:
+        return ["LDS: not measured yet, because no retrained datamodel set exists."]
+    bullets = []
+    for alpha in alphas:
+        rows = _defined(lds_rows, alpha)
+        if not rows:
+            bullets.append(f"LDS at α = {alpha:g}: no attribution could be scored yet.")
+            continue
+        best, sets = rows[0], rows[0]["lds"].num_defined
+        text = f"At α = {alpha:g}, the highest LDS is {best['estimate'].label} with {_interval(best['lds'])} over {sets} sets"
+        if len(rows) > 1:
+            second = rows[1]
+            verdict = "its interval does not overlap" if _separated(best["lds"], second["lds"]) else "its interval overlaps"
+            text += f"; {verdict} that of the runner-up, {second['estimate'].label} ({_interval(second['lds'])})"
+        bullets.append(text + ".")
+        bullets += _sft_against_retrain(rows, alpha)
+    return bullets
+
+
+def _sft_against_retrain(rows, alpha) -> list[str]:
+    retrain = [r for r in rows if r["estimate"].estimator == "KernelSHAP" and r["estimate"].method == "retrain"]
+    sft = [r for r in rows if r["estimate"].estimator == "KernelSHAP" and r["estimate"].method == "sft"]
+    if not retrain or not sft:
+        missing = "retrained KernelSHAP" if not retrain else "sFT KernelSHAP"
+        return [f"sFT against retraining at α = {alpha:g}: {missing} is not measured yet."]
+    reference, best = retrain[0], sft[0]
+    gap = best["lds"].mean - reference["lds"].mean
+    if _separated(best["lds"], reference["lds"]):
+        relation = "falls short of" if gap < 0 else "exceeds"
+        return [
+            f"sFT KernelSHAP ({method_label('sft', best['estimate'].steps)}) {relation} retrained KernelSHAP at "
+            f"α = {alpha:g}: {best['lds'].mean:.3f} against {reference['lds'].mean:.3f}, with intervals apart."
+        ]
+    return [
+        f"sFT KernelSHAP ({method_label('sft', best['estimate'].steps)}) and retrained KernelSHAP are not "
+        f"separated at α = {alpha:g}: {best['lds'].mean:.3f} against {reference['lds'].mean:.3f}, overlapping "
+        "intervals; more datamodel sets or coalitions would be needed to tell them apart."
+    ]
+
+
+def _budget_findings(estimates: Sequence[Estimate], truth) -> list[str]:
+    alpha = 0.5 if 0.5 in truth else (min(truth) if truth else None)
+    points = [
+        (point.cost, point.lds.mean, estimate.label, point.num_coalitions)
+        for estimate in estimates
+        for point in estimate.curve.get(alpha, [])
+        if point.lds is not None and point.lds.mean is not None
+    ]
+    if not points:
+        return []
+    retrain = [p for p in points if p[2].endswith("retrain")]
+    levels = sorted({min(p[0] for p in retrain)} if retrain else set()) + [max(p[0] for p in points)]
+    bullets = []
+    for level in dict.fromkeys(levels):
+        affordable = [p for p in points if p[0] <= level + 1e-9]
+        cost, lds, label, count = max(affordable, key=lambda p: p[1])
+        bullets.append(
+            f"Within a budget of {level:.1f} units (α = {alpha:g}), the best measured KernelSHAP point is "
+            f"{label} on {count} coalitions (LDS {lds:.3f} at {cost:.1f} units); single budget points carry "
+            "no interval in this comparison."
+        )
+    return bullets
+
+
+def _cost_findings(costs: pd.DataFrame) -> list[str]:
+    if costs.empty:
+        return []
+    bullets = []
+    for machine, rows in costs.groupby("machine"):
+        fine_tuned = rows[(rows["method"] != "retrain") & rows["speedup"].notna()]
+        if fine_tuned.empty:
+            continue
+        parts = [f"{method_label(r['method'], r['steps'])} {r['speedup']:.1f}×" for _, r in fine_tuned.iterrows()]
+        bullets.append(f"Per coalition, against retraining on `{machine}`: " + ", ".join(parts) + " cheaper (mean wall time).")
+    return bullets
+
+
+def _fidelity_findings(fidelity) -> list[str]:
+    bullets = []
+    for method in ("sft", "ft"):
+        rows = sorted((r for r in fidelity if r["method"] == method and r["pearson"] is not None), key=lambda r: r["steps"])
+        if not rows:
+            continue
+        series = ", ".join(f"{r['pearson']:.2f} at {r['steps']} steps ({r['coalitions']} coalitions)" for r in rows)
+        name = method_label(method, 0).split()[0]
+        if len(rows) == 1:
+            bullets.append(f"{name} values correlate with retrained ones at Pearson {series}.")
+            continue
+        rising = all(b["pearson"] > a["pearson"] for a, b in zip(rows, rows[1:]))
+        trend = "rises with the step count" if rising else "does not rise steadily with the step count"
+        bullets.append(f"The Pearson correlation of {name} with retrained values {trend}: {series}.")
+    return bullets
+
+
+def _noise_findings(noise) -> list[str]:
+    bullets = []
+    for row in noise:
+        if not row["spread"]:
+            continue
+        ratio = row["mean_std"] / row["spread"]
+        label = method_label(row["method"], row["steps"])
+        if ratio > NOISE_RATIO_HIGH:
+            bullets.append(
+                f"{label}: the seed std ({row['mean_std']:.4f}, {row['coalitions']} coalitions × {row['seeds']} seeds) "
+                f"is {ratio:.2f} of the spread across coalitions, so a single seed ranks coalitions poorly."
+            )
+        else:
+            bullets.append(
+                f"{label}: the seed std ({row['mean_std']:.4f}) is {ratio:.2f} of the spread across coalitions, "
+                "small enough for single-seed values to rank coalitions."
+            )
+    return bullets
+
+
+def _next_steps(lds_rows, fidelity, noise) -> list[str]:
+    bullets = []
+    retrain_noise = next((r for r in noise if r["method"] == "retrain" and r["spread"]), None)
+    if retrain_noise and retrain_noise["mean_std"] / retrain_noise["spread"] > NOISE_RATIO_HIGH:
+        bullets.append(
+            "Next: the ground truth is noisy, so more seeds per datamodel coalition (or a longer `training.steps`) "
+            "would sharpen the LDS more than more coalitions."
+        )
+    sft = sorted((r for r in fidelity if r["method"] == "sft" and r["pearson"] is not None), key=lambda r: r["steps"])
+    if len(sft) >= 2 and sft[-1]["pearson"] > sft[-2]["pearson"]:
+        bullets.append(
+            f"Next: the sFT fidelity still grows at {sft[-1]['steps']} steps, so a sweep of `finetune.steps` "
+            "above that (and of `pruning.ratio`) against LDS under the compute budget is the next tuning target."
+        )
+    elif len(sft) >= 2:
+        bullets.append(
+            "Next: more fine-tuning steps did not raise the sFT fidelity here, so a sweep should look at "
+            "`pruning.ratio` and the fine-tuning learning rate rather than only at `finetune.steps`."
+        )
+    return bullets
