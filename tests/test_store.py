@@ -71,3 +71,20 @@ def test_unknown_kind_is_rejected(tracking):
     with pytest.raises(ValueError, match="Unknown run kind 'trian'"):
         with store.start_run("toy", "trian"):
             pass
+
+
+def test_configure_twice_switches_store(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "_user_tracking_uri", None)
+    first = store.configure(f"sqlite:///{tmp_path / 'a.db'}")
+    second = store.configure(f"sqlite:///{tmp_path / 'b.db'}")
+    assert first.endswith("a.db")
+    assert second.endswith("b.db")
+    assert mlflow.get_tracking_uri() == second
+
+
+def test_user_tracking_uri_wins(tmp_path, monkeypatch):
+    user_uri = f"sqlite:///{tmp_path / 'user.db'}"
+    monkeypatch.setattr(store, "_user_tracking_uri", store._UNSET)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", user_uri)
+    assert store.configure(f"sqlite:///{tmp_path / 'config.db'}") == user_uri
+    assert store.configure(f"sqlite:///{tmp_path / 'other.db'}") == user_uri

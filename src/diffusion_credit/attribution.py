@@ -18,7 +18,6 @@ import numpy as np
 
 from . import reports, store
 from .errors import InputError
-from .study import Study
 from . import valuation
 from .config import ValuationConfig
 from .valuation import bits_to_coalition, coalition_to_bits

@@ -81,9 +81,18 @@ def eval_key(study: Study, coalition: str, method: str, seed: int | None = None)
 
 
 def find_coalition_run(study: Study, key: str, extra_tags: Mapping[str, str] | None = None):
-    """Return the newest FINISHED coalition run with this key (and tags), or None."""
-    tags = {store.TAG_KIND: "coalition", store.TAG_STUDY: study.name, store.TAG_EVAL_KEY: key, **(extra_tags or {})}
-    return store.find_finished(tags)
+    """Return the newest FINISHED coalition run with this key, or None.
+
+    The value depends on the key alone, so a run is reused whatever its other
+    tags. `extra_tags` (a datamodel set) are added to a reused run that has no
+    datamodel tags yet; a run already in another set keeps its own tags.
+    """
+    found = store.find_finished({store.TAG_KIND: "coalition", store.TAG_STUDY: study.name, store.TAG_EVAL_KEY: key})
+    if found is not None and extra_tags and store.TAG_DATAMODEL_ALPHA not in found.data.tags:
+        client = mlflow.MlflowClient()
+        for name, value in extra_tags.items():
+            client.set_tag(found.info.run_id, name, value)
+    return found
 
 
 def evaluate_coalition(
@@ -103,7 +112,7 @@ def evaluate_coalition(
         coalition: bitstring over the study's contributor order.
         method: `sft`, `ft` or `retrain`.
         seed: overrides the training or fine-tuning seed (for seed-noise studies).
-        tags: extra tags for the run, e.g. the datamodel set; they are part of the reuse lookup.
+        tags: extra tags for the run, e.g. the datamodel set (see `find_coalition_run` on reuse).
         nested: nest the run under the active run.
         parent_run_id: nest the run under this run instead (used by worker processes).
     """

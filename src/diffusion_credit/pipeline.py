@@ -16,7 +16,6 @@ from tqdm.auto import tqdm
 
 from . import attribution, stages, store
 from .coalitions import check_method, eval_key, find_coalition_run, recipe_key
-from .errors import InputError
 from .executors import CoalitionTask, TaskOutcome, make_executor
 from .study import Study
 
@@ -175,9 +174,10 @@ def run_attribute(study: Study, *, nested: bool = False) -> AttributeOutcome:
 
 
 def _log_lds_if_possible(study: Study, attribution_run_id: str) -> dict:
-    from .lds_runs import datamodel_sets, log_lds
+    from .datamodels import planned_datamodel_sets
+    from .lds_runs import log_lds
 
-    sets = datamodel_sets(study.name)
+    sets = planned_datamodel_sets(study)
     if not sets:
         logger.info("No datamodel runs for study %s; run the `datamodels` entry point to get the LDS.", study.name)
         return {}

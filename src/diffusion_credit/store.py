@@ -61,13 +61,22 @@ KINDS = ("dataset", "train", "prune", "coalition", "datamodels", "attribution", 
 _PAGE_SIZE = 1000
 
 
+_UNSET = object()
+_user_tracking_uri: object = _UNSET
+
+
 def configure(uri: str | None = None) -> str:
     """Point MLflow at the run store and return its URI.
 
-    `MLFLOW_TRACKING_URI` wins over `uri`, so `mlflow run` and a shared
-    tracking server keep working without editing the config.
+    A `MLFLOW_TRACKING_URI` that the user set wins over `uri`, so `mlflow run`
+    and a shared tracking server keep working without editing the config.
+    MLflow exports the variable itself on `set_tracking_uri`, so only its
+    value before the first call counts as the user's.
     """
-    resolved = os.environ.get("MLFLOW_TRACKING_URI") or uri or "sqlite:///mlflow.db"
+    global _user_tracking_uri
+    if _user_tracking_uri is _UNSET:
+        _user_tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    resolved = _user_tracking_uri or uri or "sqlite:///mlflow.db"
     mlflow.set_tracking_uri(resolved)
     return resolved
 

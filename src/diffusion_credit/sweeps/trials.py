@@ -22,7 +22,6 @@ in which trials ran. What this trial computed itself is logged apart as
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,7 +31,7 @@ import numpy as np
 from .. import store
 from ..config import StudyConfig
 from ..study import Study
-from ..valuation import bits_to_coalition, coalition_to_bits
+from ..valuation import coalition_to_bits
 
 __all__ = ["TrialResult", "derive_study", "ensure_datamodels", "lds_objective", "evaluate_trial"]
 
@@ -123,28 +122,9 @@ def ensure_datamodels(study: Study) -> DatamodelSets:
         Per α, one (coalitions bool [m, n], values float [m]) pair per set, in
         set order, holding exactly the coalitions the `lds` section plans.
     """
-    from ..datamodels import plan_datamodels
-    from ..pipeline import evaluate_tasks, raise_on_failures
+    from ..datamodels import run_datamodels
 
-    tasks = plan_datamodels(study)
-    lds = study.config.lds
-    logger.info("Datamodels: %d retrained coalitions planned for alphas %s", len(tasks), lds.alphas)
-    with store.start_run(study.name, "datamodels", run_name="datamodels", nested=True) as run:
-        mlflow.log_params({"lds.alphas": lds.alphas, "lds.num_sets": lds.num_sets, "lds.coalitions_per_set": lds.coalitions_per_set})
-        study.property
-        outcomes = evaluate_tasks(study, tasks, parent_run_id=run.info.run_id)
-        raise_on_failures(outcomes)
-
-    grouped: dict[tuple[float, int], dict[str, float]] = defaultdict(dict)
-    for outcome in outcomes:
-        tags = outcome.task.tags
-        key = (float(tags[store.TAG_DATAMODEL_ALPHA]), int(tags[store.TAG_DATAMODEL_SET]))
-        grouped[key][outcome.task.coalition] = outcome.value.value
-    sets: DatamodelSets = defaultdict(list)
-    for (alpha, _), values in sorted(grouped.items()):
-        coalitions = np.stack([bits_to_coalition(bits) for bits in values])
-        sets[alpha].append((coalitions, np.array(list(values.values()), dtype=float)))
-    return dict(sets)
+    return run_datamodels(study, nested=True)
 
 
 def lds_objective(lds: Mapping[float, object], lds_alpha: str | float) -> tuple[float | None, str | None]:
@@ -178,16 +158,16 @@ def evaluate_trial(
         lds_alpha: `mean` or one α (see `lds_objective`).
         budget: maximum cost in seconds; None marks every trial feasible.
     """
-    from ..lds_runs import datamodel_sets, log_lds
+    from ..datamodels import planned_datamodel_sets
+    from ..lds_runs import log_lds
     from ..pipeline import run_attribute
 
     outcome = run_attribute(study, nested=True)
 
-    # The flow scores against every datamodel run of the study. Rescore when
-    # the store contains runs this sweep did not plan (another lds seed or size).
+    # The flow scores against the sets the study's `lds` section plans, which
+    # are the sweep's planned sets; rescore only if they somehow differ.
     lds = outcome.lds
-    if _canonical(datamodel_sets(study.name)) != _canonical(planned_sets):
-        logger.info("The store contains datamodel runs this sweep did not plan, so the LDS uses the planned sets only")
+    if _canonical(planned_datamodel_sets(study)) != _canonical(planned_sets):
         lds = log_lds(outcome.attribution_run_id, sets=planned_sets, nested=True)
     value, reason = lds_objective(lds, lds_alpha)
 
