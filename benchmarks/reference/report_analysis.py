@@ -462,8 +462,13 @@ def _loo_estimate(context: _GameContext, loo: pd.DataFrame) -> list[Estimate]:
 
 
 def _banzhaf_estimate(context: _GameContext, uniform: pd.DataFrame) -> list[Estimate]:
-    evaluated = [(row["coalition"], context.value(row)) for _, row in uniform.iterrows()]
-    evaluated = [(bits, value) for bits, value in evaluated if value is not None]
+    """Banzhaf MSR on the longest evaluated prefix of the uniform sample (any prefix of it is uniform)."""
+    evaluated = []
+    for _, row in uniform.iterrows():
+        value = context.value(row)
+        if value is None:
+            break
+        evaluated.append((row["coalition"], value))
     if not evaluated:
         return []
     coalitions = np.stack([bits_to_coalition(bits) for bits, _ in evaluated])

@@ -1,0 +1,262 @@
+"""The reference benchmark: kill and resume, a new session with an empty store, stable eval keys, the report."""
+
+import csv
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from diffusion_credit import store
+from diffusion_credit.coalitions import eval_key
+from diffusion_credit.config import load_config
+from diffusion_credit.study import Study
+from diffusion_credit.valuation import coalition_to_bits, sample_datamodel_sets, sample_shapley_kernel
+
+pytestmark = pytest.mark.slow
+
+PHASES = "noise,datamodels,sft"
+
+
+@pytest.fixture()
+def smoke(tmp_path, repo_root):
+    """configs/smoke.yaml with absolute data, cache and store paths, and 2 datamodel sets of 4."""
+    config = yaml.safe_load((repo_root / "configs" / "smoke.yaml").read_text())
+    config["data"]["path"] = str(repo_root / "examples" / "smoke" / "manifest.csv")
+    config["data"]["cache_dir"] = str(tmp_path / "cache")
+    config["tracking"] = {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    config["lds"] = {"alphas": [0.5], "num_sets": 2, "coalitions_per_set": 4}
+    path = tmp_path / "smoke.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def load_module(repo_root, name):
+    path = repo_root / "benchmarks" / "reference" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"reference_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def benchmark(repo_root, config, *extra, wait=True, database="mlflow.db"):
+    command = [
+        sys.executable,
+        str(repo_root / "benchmarks" / "reference" / "run.py"),
+        "--config",
+        str(config),
+        "--results",
+        str(config.parent / "results"),
+        "--tracking-uri",
+        f"sqlite:///{config.parent / database}",
+        "--phases",
+        PHASES,
+        "--sft-steps",
+        "2,5",
+        "--kernel-coalitions",
+        "8",
+        "--no-progress",
+        "--threads",
+        "1",
+        *extra,
+    ]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    env["TQDM_DISABLE"] = "1"
+    if not wait:
+        return subprocess.Popen(command, cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, cwd=config.parent, env=env, capture_output=True, text=True, timeout=300)
+
+
+def csv_rows(path):
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def runs_of(config, kind, database="mlflow.db"):
+    # An explicit client: mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, which store.configure then prefers.
+    client = MlflowClient(tracking_uri=f"sqlite:///{config.parent / database}")
+    return store.search_runs({store.TAG_KIND: kind, store.TAG_STUDY: "smoke"}, client=client)
+
+
+def test_kill_resume_and_new_session(repo_root, smoke):
+    results = smoke.parent / "results"
+
+    # 1. Kill the first run with SIGKILL once a few values are in the CSV.
+    process = benchmark(repo_root, smoke, wait=False)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None and len(csv_rows(results / "coalitions.csv")) < 5:
+        time.sleep(0.5)
+    assert process.poll() is None, "the benchmark ended before it could be killed:\n" + process.stdout.read()[-3000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before_kill = csv_rows(results / "coalitions.csv")
+    assert len(before_kill) >= 5
+
+    # 2. Resume: the earlier rows stay, nothing is computed twice, one row per eval key.
+    resumed = benchmark(repo_root, smoke)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    rows = csv_rows(results / "coalitions.csv")
+    assert rows[: len(before_kill)] == before_kill
+    keys = Counter(row["eval_key"] for row in rows)
+    assert max(keys.values()) == 1
+    plan = csv_rows(results / "plan.csv")
+    planned = {row["eval_key"] for row in plan if row["phase"] in PHASES.split(",")}
+    assert planned == set(keys)
+    computed = Counter(run.data.tags[store.TAG_EVAL_KEY] for run in runs_of(smoke, "coalition"))
+    assert max(computed.values()) == 1
+    assert set(computed) == set(keys)
+
+    # 3. A new session: delete the run store; the CSV rows are imported and nothing is recomputed.
+    # The new store gets a new file name because this process keeps the old one's engine open.
+    (smoke.parent / "mlflow.db").unlink()
+    shutil.rmtree(smoke.parent / "mlruns", ignore_errors=True)
+    new_session = benchmark(repo_root, smoke, database="new-session.db")
+    assert new_session.returncode == 0, new_session.stderr[-3000:]
+    assert csv_rows(results / "coalitions.csv") == rows
+    imported = runs_of(smoke, "coalition", "new-session.db")
+    assert len(imported) == len(rows)
+    assert all(run.data.tags.get("credit.imported_from") == "coalitions.csv" for run in imported)
+    assert runs_of(smoke, "train", "new-session.db") == []
+    by_key = {run.data.tags[store.TAG_EVAL_KEY]: run for run in imported}
+    for row in rows:
+        run = by_key[row["eval_key"]]
+        assert run.data.metrics["property.inception_score"] == float(row["value"])
+        assert run.data.tags[store.TAG_RECIPE] == row["settings"]
+        if row["datamodel_set"]:
+            assert run.data.tags[store.TAG_DATAMODEL_SET] == row["datamodel_set"]
+
+    # 4. The report from the CSV files alone.
+    report = subprocess.run(
+        [sys.executable, str(repo_root / "benchmarks" / "reference" / "report.py"), "--results", str(results), "--output", str(smoke.parent / "report")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    readme = (smoke.parent / "report" / "README.md").read_text()
+    assert "| α | attribution | LDS |" in readme
+    assert "KernelSHAP, sFT 5 steps" in readme
+    assert "Baselines: not measured yet." in readme
+    assert "unknown (a method in it was never measured)" in readme  # ft was never run
+    assert "| retrain | 3 | 3 |" in readme
+    assert (smoke.parent / "report" / "sft_fidelity.png").exists()
+
+
+def test_max_minutes_stops_between_coalitions(repo_root, smoke):
+    stopped = benchmark(repo_root, smoke, "--max-minutes", "0")
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert "Stopped cleanly" in stopped.stderr
+    assert csv_rows(smoke.parent / "results" / "coalitions.csv") == []
+    assert len(csv_rows(smoke.parent / "results" / "plan.csv")) > 0
+
+
+def test_bad_phase_is_rejected(repo_root, smoke):
+    result = benchmark(repo_root, smoke, "--phases", "noise,bogus")
+    assert result.returncode != 0
+    assert "bogus" in result.stderr
+
+
+def test_eval_key_stable_in_fresh_studies(smoke, tmp_path):
+    keys = []
+    for cache in ("first", "second"):
+        config = load_config(smoke, {"data.cache_dir": str(tmp_path / cache)})
+        study = Study(config, progress=False)
+        keys.append([eval_key(study, "1100", method, seed) for method in ("sft", "ft", "retrain") for seed in (None, 1)])
+    assert keys[0] == keys[1]
+    assert len(set(keys[0])) == 6
+
+
+def write_csv(path, columns, rows):
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({column: row.get(column, "") for column in columns})
+
+
+def test_report_on_additive_game(repo_root, tmp_path):
+    """An additive game: every estimator recovers the weights, so each LDS is exactly 1."""
+    coalition_log = load_module(repo_root, "coalition_log")
+    report = load_module(repo_root, "report")
+    weights = np.array([0.4, 0.1, -0.2, 0.3])
+    n = len(weights)
+    machine = "test machine"
+
+    plan, rows = [], []
+
+    def add(phase, sample, position, bits, method, steps, value, *, seed=0, alpha=None, set_index=None, seconds=None):
+        key = f"{method}-{steps}-{bits}-{seed}"
+        game_method, game_steps = method, steps
+        plan.append(
+            dict(study="toy", phase=phase, sample=sample, alpha=alpha, set=set_index, position=position, coalition=bits,
+                 method=method, finetune_steps=steps, seed=seed, eval_key=key, settings=f"{method}{steps}{seed}",
+                 game_key=f"{method}{steps}", game_method=game_method, game_steps=game_steps)
+        )
+        seconds = seconds if seconds is not None else (10.0 if method == "retrain" else 1.0)
+        rows.append(
+            dict(study="toy", coalition=bits, method=method, finetune_steps=steps, settings=f"{method}{steps}{seed}",
+                 game_key=f"{method}{steps}", seed=seed, property="p", value=value, train_s=seconds - 0.5, sample_s=0.25,
+                 property_s=0.25, machine=machine, eval_key=key, run_id="r", source="computed", finished_at="2026-01-01T00:00:00")
+        )
+
+    def additive(bits, scale=1.0):
+        return float(scale * weights[np.array([b == "1" for b in bits])].sum())
+
+    empty, full = "0" * n, "1" * n
+    add("retrain-shapley", "boundary", 0, empty, "retrain", None, additive(empty), seconds=1.0)
+    add("retrain-shapley", "boundary", 1, full, "retrain", None, additive(full), seconds=1.0)
+    add("sft", "boundary", 2, full, "sft", 5, additive(full, 0.5))
+    for set_index, members in enumerate(sample_datamodel_sets(n, 0.5, 2, 4, seed=100)):
+        for position, row in enumerate(members):
+            bits = coalition_to_bits(row)
+            add("datamodels", "datamodel", position, bits, "retrain", None, additive(bits), alpha=0.5, set_index=set_index)
+    for position, row in enumerate(sample_shapley_kernel(n, 8, seed=0, paired=True)):
+        bits = coalition_to_bits(row)
+        add("retrain-shapley", "kernel", position, bits, "retrain", None, additive(bits))
+        add("sft", "kernel", position, bits, "sft", 5, additive(bits, 0.5))
+    # Seed replicates of one coalition: +-0.1 around the additive value, std 0.1.
+    for seed, offset in ((1, -0.1), (2, 0.1)):
+        add("noise", "noise", 0, "1100", "retrain", None, additive("1100") + offset, seed=seed)
+    add("noise", "noise", 0, "1100", "retrain", None, additive("1100"), seed=0)
+
+    results = tmp_path / "results"
+    results.mkdir()
+    write_csv(results / "coalitions.csv", coalition_log.COALITION_COLUMNS, list({r["eval_key"]: r for r in rows}.values()))
+    write_csv(results / "plan.csv", coalition_log.PLAN_COLUMNS, plan)
+    assert report.main(["--results", str(results), "--output", str(tmp_path / "out")]) == 0
+    readme = (tmp_path / "out" / "README.md").read_text()
+
+    assert "| 0.5 | KernelSHAP, retrain | 1.000 |" in readme
+    assert "| 0.5 | KernelSHAP, sFT 5 steps | 1.000 |" in readme
+    assert "| sFT 5 steps | " in readme and "| 1.000 | 1.000 |" in readme
+    assert "| retrain | `1100` | 0.5000 | 0.1000 | 3 |" in readme
+    assert "10.0×" in readme
+    assert "Baselines: not measured yet." in readme
+    assert "Banzhaf, LOO: not measured yet." in readme
+    # Without a pruning time in stages.csv the sFT budget is unknown; retraining's is θ* plus 8 retrains.
+    assert "| 0.5 | KernelSHAP, retrain | 8 | 9.00 | 1.000 |" in readme
+    assert "| 0.5 | KernelSHAP, sFT 5 steps | 1.000 | [1.000, 1.000] | 2 | 8 | 10 | not measured yet |" in readme
+    assert (tmp_path / "out" / "lds_budget.png").exists()
+
+
+def test_csv_log_drops_partial_last_line(repo_root, tmp_path):
+    coalition_log = load_module(repo_root, "coalition_log")
+    path = tmp_path / "log.csv"
+    path.write_text("a,b\n1,2\n3,")
+    log = coalition_log.CsvLog(path, ("a", "b"), key="a")
+    assert log.rows == [{"a": "1", "b": "2"}]
+    log.append({"a": 5, "b": 0.25})
+    assert path.read_text() == "a,b\n1,2\n5,0.25\n"
+    assert "5" in log and "3" not in log
+    with pytest.raises(ValueError, match="does not have"):
+        log.append({"c": 1})
