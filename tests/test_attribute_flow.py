@@ -18,15 +18,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
-def smoke(tmp_path, repo_root):
-    """A copy of configs/smoke.yaml with the data, cache and run store pointed at absolute paths."""
-    config = yaml.safe_load((repo_root / "configs" / "smoke.yaml").read_text())
-    config["data"]["path"] = str(repo_root / "examples" / "smoke" / "manifest.csv")
-    config["data"]["cache_dir"] = str(tmp_path / "cache")
-    config["tracking"] = {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    path = tmp_path / "smoke.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+def smoke(tmp_path, write_smoke_config):
+    return write_smoke_config(tmp_path)
 
 
 def attribute(repo_root, config, *extra, wait=True):

@@ -4,11 +4,9 @@ import os
 import subprocess
 import sys
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from diffusion_credit import store
 
@@ -18,16 +16,9 @@ METHODS = "pixel_similarity,embedding_similarity_max,trak,d_trak,journey_trak,pr
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory, repo_root):
-    folder = tmp_path_factory.mktemp("baselines")
-    config = yaml.safe_load((repo_root / "configs" / "smoke.yaml").read_text())
-    config["data"]["path"] = str(repo_root / "examples" / "smoke" / "manifest.csv")
-    config["data"]["cache_dir"] = str(folder / "cache")
-    config["tracking"] = {"uri": f"sqlite:///{folder / 'mlflow.db'}"}
-    config["baselines"] = {"timesteps": 2, "projection_dim": 16, "journey_steps": 2, "num_generated": 8, "loo_method": "sft"}
-    path = folder / "smoke.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+def smoke(tmp_path_factory, write_smoke_config):
+    baselines = {"timesteps": 2, "projection_dim": 16, "journey_steps": 2, "num_generated": 8, "loo_method": "sft"}
+    return write_smoke_config(tmp_path_factory.mktemp("baselines"), baselines=baselines)
 
 
 def baselines(repo_root, smoke, methods):

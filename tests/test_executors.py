@@ -2,7 +2,6 @@
 
 import mlflow
 import pytest
-import yaml
 
 from diffusion_credit import store
 from diffusion_credit.config import load_config
@@ -13,14 +12,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory, repo_root):
-    folder = tmp_path_factory.mktemp("executors")
-    raw = yaml.safe_load((repo_root / "configs" / "smoke.yaml").read_text())
-    raw["data"]["path"] = str(repo_root / "examples" / "smoke" / "manifest.csv")
-    raw["data"]["cache_dir"] = str(folder / "cache")
-    raw["tracking"] = {"uri": f"sqlite:///{folder / 'mlflow.db'}"}
-    path = folder / "smoke.yaml"
-    path.write_text(yaml.safe_dump(raw))
+def study(tmp_path_factory, write_smoke_config):
+    path = write_smoke_config(tmp_path_factory.mktemp("executors"))
     study = Study(load_config(path), progress=False)
     study.tracking()
     return study

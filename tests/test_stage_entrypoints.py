@@ -6,7 +6,6 @@ import sys
 
 import mlflow
 import pytest
-import yaml
 
 from diffusion_credit import store
 
@@ -14,16 +13,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory, repo_root):
-    folder = tmp_path_factory.mktemp("stages")
-    config = yaml.safe_load((repo_root / "configs" / "smoke.yaml").read_text())
-    config["data"]["path"] = str(repo_root / "examples" / "smoke" / "manifest.csv")
-    config["data"]["cache_dir"] = str(folder / "cache")
-    config["tracking"] = {"uri": f"sqlite:///{folder / 'mlflow.db'}"}
-    config["lds"] = {"alphas": [0.5], "num_sets": 2, "coalitions_per_set": 3, "seed": 3}
-    path = folder / "smoke.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+def smoke(tmp_path_factory, write_smoke_config):
+    lds = {"alphas": [0.5], "num_sets": 2, "coalitions_per_set": 3, "seed": 3}
+    return write_smoke_config(tmp_path_factory.mktemp("stages"), lds=lds)
 
 
 def entrypoint(repo_root, smoke, name, *args):

@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 
 from . import reports, store
-from .config import digest
+from .config import BASELINE_METHODS, digest
 from .errors import InputError
 from .executors import CoalitionTask
 from .study import Study
@@ -26,27 +26,17 @@ __all__ = ["ALL_BASELINES", "resolve_methods", "run_baselines"]
 
 logger = logging.getLogger(__name__)
 
-GRADIENT_AND_SIMILARITY = (
-    "pixel_similarity",
-    "embedding_similarity",
-    "trak",
-    "d_trak",
-    "journey_trak",
-    "relative_influence",
-    "renormalized_influence",
-    "gradient_similarity",
-)
-ALL_BASELINES = (*GRADIENT_AND_SIMILARITY, "loo", "property_mean")
+# The similarity names without a `_mean`/`_max` suffix stand for all of them.
+MODEL_BASELINES = tuple(name for name in BASELINE_METHODS if not name.endswith(("_mean", "_max")))
+ALL_BASELINES = (*MODEL_BASELINES, "loo", "property_mean")
 
 
 def resolve_methods(methods: str) -> list[str]:
     """Parse the `methods` parameter: `all` or a comma-separated list of baseline names."""
-    from .baselines import METHODS
-
     if methods.strip() == "all":
         return list(ALL_BASELINES)
     names = [name.strip() for name in methods.split(",") if name.strip()]
-    known = set(METHODS) | {"loo", "property_mean"}
+    known = set(BASELINE_METHODS) | {"loo", "property_mean"}
     unknown = [name for name in names if name not in known]
     if unknown or not names:
         raise InputError(
