@@ -202,7 +202,8 @@ def test_report_on_additive_game(repo_root, tmp_path):
                  method=method, finetune_steps=steps, seed=seed, eval_key=key, settings=f"{method}{steps}{seed}",
                  game_key=f"{method}{steps}", game_method=game_method, game_steps=game_steps)
         )
-        seconds = seconds if seconds is not None else (10.0 if method == "retrain" else 1.0)
+        if seconds is None:
+            seconds = 10.0 if method == "retrain" else 1.0
         rows.append(
             dict(study="toy", coalition=bits, method=method, finetune_steps=steps, settings=f"{method}{steps}{seed}",
                  game_key=f"{method}{steps}", seed=seed, property="p", value=value, train_s=seconds - 0.5, sample_s=0.25,
@@ -238,7 +239,8 @@ def test_report_on_additive_game(repo_root, tmp_path):
 
     assert "| 0.5 | KernelSHAP, retrain | 1.000 |" in readme
     assert "| 0.5 | KernelSHAP, sFT 5 steps | 1.000 |" in readme
-    assert "| sFT 5 steps | " in readme and "| 1.000 | 1.000 |" in readme
+    assert "| sFT 5 steps | " in readme
+    assert "| 1.000 | 1.000 |" in readme
     assert "| retrain | `1100` | 0.5000 | 0.1000 | 3 |" in readme
     assert "10.0×" in readme
     assert "Baselines: not measured yet." in readme
@@ -257,6 +259,7 @@ def test_csv_log_drops_partial_last_line(repo_root, tmp_path):
     assert log.rows == [{"a": "1", "b": "2"}]
     log.append({"a": 5, "b": 0.25})
     assert path.read_text() == "a,b\n1,2\n5,0.25\n"
-    assert "5" in log and "3" not in log
+    assert "5" in log
+    assert "3" not in log
     with pytest.raises(ValueError, match="does not have"):
         log.append({"c": 1})

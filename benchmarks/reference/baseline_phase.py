@@ -34,24 +34,40 @@ DEFAULT_BASELINES = (
 def run_baseline_phase(study: Study, names: Sequence[str], log: CsvLog, runner: BenchmarkRunner, *, machine: str) -> list[str]:
     """Compute (or reuse) each baseline and append its scores to `baselines.csv`.
 
-    A baseline whose digest already has rows in the CSV is skipped. One
-    failing baseline is logged and the others still run.
+    A baseline whose digest already has a full set of rows in the CSV is
+    skipped. The pending baselines first run together, so the TRAK family
+    shares its gradient features. If that fails, each runs alone, and one
+    failing baseline is logged while the others still run.
 
     Returns:
         The names of the baselines that failed.
     """
+    # NOTE: the digest comes from a private helper of baseline_runs; a public key function would be safer.
+    digests = {name: baseline_runs._tags(study, name)[store.TAG_DIGEST] for name in names}
+    pending = [name for name in names if log.count(digests[name]) != len(study.contributors)]
+    for name in set(names) - set(pending):
+        logger.info("Baseline %s: scores already in %s", name, log.path.name)
+    if not pending:
+        return []
+
+    runner.check_deadline(f"the baselines {', '.join(pending)}")
+    logger.info("Baselines %s: started", ", ".join(pending))
+    try:
+        run_ids = baseline_runs.run_baselines(study, pending)
+        for name in pending:
+            _export(study, name, digests[name], run_ids[name], log, machine)
+        return []
+    except Exception as error:
+        logger.exception("Baselines %s failed together (%s); running them one at a time.", ", ".join(pending), error)
+
     failed = []
-    for name in names:
-        # NOTE: the digest comes from a private helper of baseline_runs; a public key function would be safer.
-        digest = baseline_runs._tags(study, name)[store.TAG_DIGEST]
-        if log.count(digest) == len(study.contributors):
-            logger.info("Baseline %s: scores already in %s", name, log.path.name)
+    for name in pending:
+        if log.count(digests[name]) == len(study.contributors):
             continue
         runner.check_deadline(f"baseline {name}")
-        logger.info("Baseline %s: started", name)
         try:
             run_id = baseline_runs.run_baselines(study, [name])[name]
-            _export(study, name, digest, run_id, log, machine)
+            _export(study, name, digests[name], run_id, log, machine)
         except Exception as error:
             logger.exception("Baseline %s failed: %s", name, error)
             failed.append(name)

@@ -196,11 +196,11 @@ class StudyVariants:
         alpha: float | None = None,
         set_index: int | None = None,
     ) -> PlannedTask:
-        """Plan one value; an `sft`/`ft` task on the empty coalition becomes the `retrain` of `v(∅)`.
+        """Plan one value. An `sft`/`ft` task on the empty coalition becomes the `retrain` of `v(∅)`.
 
-        `tags` go on the coalition run (the datamodel tags of a retrained
-        datamodel coalition); `alpha` and `set_index` only label the plan row
-        and default to those tags.
+        `tags` go on the coalition run, e.g. the datamodel tags of a retrained
+        datamodel coalition. `alpha` and `set_index` only label the plan row,
+        and the tags win over them.
         """
         if method == "retrain":
             steps = None

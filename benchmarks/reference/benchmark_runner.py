@@ -1,8 +1,8 @@
 """Evaluate the planned tasks one coalition at a time, appending each value to the CSV as it finishes.
 
 For each task the runner looks for a FINISHED run with the task's eval key
-and otherwise evaluates the coalition through the study's executor. Every value
-it uses ends up in `coalitions.csv` exactly once. A deadline stops it between
+and otherwise evaluates the coalition through the study's executor. A value
+is appended to `coalitions.csv` only when its eval key has no row yet. A deadline stops it between
 two coalitions.
 """
 
@@ -124,10 +124,10 @@ class BenchmarkRunner:
         )
         return outcome
 
-    def check_deadline(self, what: str) -> None:
+    def check_deadline(self, next_step: str) -> None:
         """Raise `DeadlineReached` when the deadline has passed."""
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise DeadlineReached(f"The time budget ran out before {what}.")
+            raise DeadlineReached(f"The time budget ran out before {next_step}.")
 
     def _resolve(self, task: PlannedTask, outcome: PhaseOutcome) -> None:
         study = self.variants.study(task.method, task.finetune_steps)

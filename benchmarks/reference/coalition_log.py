@@ -60,10 +60,10 @@ COALITION_COLUMNS = (
     "source",
     "finished_at",
 )
-"""`settings` is the run's recipe key (`credit.recipe`, seed included); `game_key`
-is the recipe key without a seed override, shared by the seed replicates of one
-game. `source` is `computed` (this benchmark evaluated it) or `store` (found in
-the run store)."""
+"""`settings` is the run's recipe key (`credit.recipe`, seed included). `game_key`
+is the recipe key without a seed override, so the seed replicates of one game
+share it. `source` is `computed` (this benchmark evaluated it) or `store` (found
+in the run store)."""
 
 PLAN_COLUMNS = (
     "study",

@@ -270,7 +270,7 @@ def _noise_section(noise) -> str:
 
 
 def _plot_budget(estimates, truth, path: Path) -> Path | None:
-    alpha = 0.5 if 0.5 in truth else (min(truth) if truth else None)
+    alpha = analysis.report_alpha(truth)
     curves = [(e, e.curve[alpha]) for e in estimates if alpha in e.curve]
     singles = [e for e in estimates if not e.curve and e.cost is not None]
     if not curves:
@@ -280,8 +280,8 @@ def _plot_budget(estimates, truth, path: Path) -> Path | None:
 
     figure, axes = plt.subplots(figsize=(6.5, 4.2))
     for estimate, curve in curves:
-        kept = [p for p in curve if p.lds is not None and p.lds.mean is not None]
-        axes.plot([p.cost for p in kept], [p.lds.mean for p in kept], marker="o", label=estimate.label)
+        defined = [p for p in curve if p.lds is not None and p.lds.mean is not None]
+        axes.plot([p.cost for p in defined], [p.lds.mean for p in defined], marker="o", label=estimate.label)
     for estimate in singles:
         result = lds_over_sets(estimate.scores, truth[alpha]["sets"]) if truth[alpha]["sets"] else None
         if result is not None and result.mean is not None:

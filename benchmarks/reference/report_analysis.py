@@ -129,6 +129,15 @@ class Estimate:
         return f"{self.estimator}, {method_label(self.method, self.steps)}"
 
 
+def report_alpha(truth: dict[float, dict]) -> float | None:
+    """Return the α that plots and budget findings use: 0.5 when planned, else the smallest, None without any."""
+    if 0.5 in truth:
+        return 0.5
+    if truth:
+        return min(truth)
+    return None
+
+
 def method_label(method: str, steps: int | None) -> str:
     """Return e.g. `retrain` or `sFT 60 steps`."""
     if method == "retrain":
@@ -186,10 +195,10 @@ def games(data: BenchmarkData) -> dict[GameId, Game]:
     for (method, steps), rows in frame.groupby(["method", frame["finetune_steps"].fillna(-1)], sort=True):
         steps = None if steps == -1 else int(steps)
         newest = rows["game_key"].iloc[-1]
-        kept = rows[rows["game_key"] == newest]
-        seeds = kept.groupby("coalition")["value"].apply(list).to_dict()
+        current = rows[rows["game_key"] == newest]
+        seeds = current.groupby("coalition")["value"].apply(list).to_dict()
         values = {bits: float(np.mean(replicates)) for bits, replicates in seeds.items()}
-        result[(method, steps)] = Game(method, steps, values, seeds, ignored_rows=len(rows) - len(kept))
+        result[(method, steps)] = Game(method, steps, values, seeds, ignored_rows=len(rows) - len(current))
     return result
 
 
@@ -318,9 +327,9 @@ def fidelity_rows(all_games: dict[GameId, Game], num_contributors: int) -> list[
 def noise_rows(all_games: dict[GameId, Game]) -> list[dict]:
     """Return the seed noise per game: std over seeds per coalition, and the spread across coalitions.
 
-    `spread` is the std across that game's coalitions (one value each, the
-    mean over seeds; boundary coalitions left out), the signal the noise is
-    compared with.
+    `spread` is the signal the noise is compared with. It is the std across
+    the game's coalitions, one value each (the mean over seeds), with the
+    boundary coalitions left out.
     """
     rows = []
     for (method, steps), game in sorted(all_games.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
@@ -348,9 +357,10 @@ def noise_rows(all_games: dict[GameId, Game]) -> list[dict]:
 def status_rows(data: BenchmarkData, costs: pd.DataFrame) -> list[dict]:
     """Return per phase: distinct values planned, done, left and the estimated seconds left.
 
-    The estimate uses the mean measured seconds of each method and step count
-    on the primary machine; it is None when some of the remaining kinds were
-    never measured. Retrain rows of the empty and full coalitions count 0 s.
+    The estimate sums the mean measured seconds of each remaining task's
+    method and step count on the primary machine. It is None when one of
+    them was never measured. Retrain tasks of the empty and full coalitions
+    count 0 s, because they load a model.
     """
     if data.plan.empty:
         return []
@@ -374,7 +384,7 @@ def status_rows(data: BenchmarkData, costs: pd.DataFrame) -> list[dict]:
 
 
 class _GameContext:
-    """What the estimators of one game need: value lookup, boundary values, costs."""
+    """The inputs of one game's estimators: value lookup, boundary values and costs."""
 
     def __init__(self, data, all_games, costs, method, steps, v_empty):
         self.data = data

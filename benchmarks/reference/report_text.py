@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-from report_analysis import Estimate, method_label
+from report_analysis import Estimate, method_label, report_alpha
 
 __all__ = ["conclusions"]
 
@@ -44,7 +44,7 @@ def _interval(result) -> str:
 
 
 def _separated(first, second) -> bool:
-    """Whether two LDS results' 95% intervals do not overlap."""
+    """Return True when the 95% intervals of two LDS results do not overlap."""
     if first.ci_low is None or second.ci_low is None:
         return False
     return first.ci_low > second.ci_high or second.ci_low > first.ci_high
@@ -93,7 +93,7 @@ def _sft_against_retrain(rows, alpha) -> list[str]:
 
 
 def _budget_findings(estimates: Sequence[Estimate], truth) -> list[str]:
-    alpha = 0.5 if 0.5 in truth else (min(truth) if truth else None)
+    alpha = report_alpha(truth)
     points = [
         (point.cost, point.lds.mean, estimate.label, point.num_coalitions)
         for estimate in estimates

@@ -2,9 +2,9 @@
 
 Each phase (noise, datamodels, retrain-shapley, sft, ft, loo, banzhaf,
 baselines) skips what is already done. Every finished coalition value is
-appended to `<results>/coalitions.csv` at once, and at start the CSV rows are
-imported into the run store, so a run killed at any point, or started in a
-new session with an empty store, loses at most the coalition in flight.
+appended to `<results>/coalitions.csv` at once. At start the CSV rows are
+imported into the run store, so a run killed at any point loses at most the
+coalition in flight, even when the next session starts with an empty store.
 
 Long run on the 2-core CPU machine (hours; see README.md for the estimate):
 
@@ -42,6 +42,7 @@ from coalition_log import (  # noqa: E402
 )
 from store_import import import_rows  # noqa: E402
 
+from diffusion_credit.baseline_runs import resolve_methods  # noqa: E402
 from diffusion_credit.cli import setup_logging  # noqa: E402
 from diffusion_credit.config import ConfigError, load_config  # noqa: E402
 from diffusion_credit.errors import InputError  # noqa: E402
@@ -82,6 +83,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     phases = _parse_phases(args.phases)
+    baseline_names = resolve_methods(args.baselines) if "baselines" in phases else []
+    if "loo" in baseline_names:
+        logger.info("Leaving out the loo baseline: the loo phase evaluates leave-one-out with each semivalue method.")
+        baseline_names.remove("loo")
     if args.tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
     if args.threads:
@@ -112,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             if phase in COALITION_PHASES:
                 failures += len(runner.run_phase(phase, plan[phase]).failed)
             else:
-                names = [name.strip() for name in args.baselines.split(",") if name.strip()]
-                failures += len(run_baseline_phase(study, names, baselines, runner, machine=machine))
+                failures += len(run_baseline_phase(study, baseline_names, baselines, runner, machine=machine))
     except DeadlineReached as stop:
         logger.info("%s Stopped cleanly; rerun the same command to resume.", stop)
         return 0
