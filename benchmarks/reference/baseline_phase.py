@@ -42,8 +42,7 @@ def run_baseline_phase(study: Study, names: Sequence[str], log: CsvLog, runner: 
     Returns:
         The names of the baselines that failed.
     """
-    # NOTE: the digest comes from a private helper of baseline_runs; a public key function would be safer.
-    digests = {name: baseline_runs._tags(study, name)[store.TAG_DIGEST] for name in names}
+    digests = {name: baseline_runs.baseline_key(study, name) for name in names}
     pending = [name for name in names if log.count(digests[name]) != len(study.contributors)]
     for name in set(names) - set(pending):
         logger.info("Baseline %s: scores already in %s", name, log.path.name)

@@ -22,7 +22,7 @@ from .errors import InputError
 from .executors import CoalitionTask
 from .study import Study
 
-__all__ = ["ALL_BASELINES", "resolve_methods", "run_baselines"]
+__all__ = ["ALL_BASELINES", "baseline_key", "resolve_methods", "run_baselines"]
 
 logger = logging.getLogger(__name__)
 
@@ -160,10 +160,19 @@ def _holdout_coalitions(study: Study):
     return np.stack([bits_to_coalition(bits) for bits in values]), np.array(list(values.values()))
 
 
-def _tags(study: Study, name: str) -> dict[str, str]:
+def baseline_key(study: Study, name: str) -> str:
+    """Return the digest of everything that determines a baseline's scores (the run's `credit.digest`)."""
     config = study.config
-    key = digest("baseline", name, study.train_digest, config.baselines, config.sampling, study.property_settings())
-    return {store.TAG_KIND: "attribution", store.TAG_STUDY: study.name, store.TAG_ESTIMATOR: name, store.TAG_DIGEST: key}
+    return digest("baseline", name, study.train_digest, config.baselines, config.sampling, study.property_settings())
+
+
+def _tags(study: Study, name: str) -> dict[str, str]:
+    return {
+        store.TAG_KIND: "attribution",
+        store.TAG_STUDY: study.name,
+        store.TAG_ESTIMATOR: name,
+        store.TAG_DIGEST: baseline_key(study, name),
+    }
 
 
 def _log(study: Study, name: str, scores: np.ndarray, *, method: str, seconds: float | None, params: dict | None = None) -> str:
