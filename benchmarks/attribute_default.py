@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,14 +65,17 @@ def main() -> None:
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "attribute_default.json"))
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="attribute-bench-") as tmp:
-        clone = Path(tmp) / "clone"
-        subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
-        first = run_main_job(clone, args.config, Path(tmp) / "first.log")
-        print(f"first run: {first:.0f} s", flush=True)
-        second = run_main_job(clone, args.config, Path(tmp) / "second.log")
-        print(f"rerun: {second:.0f} s", flush=True)
-        summary = summarize_store(clone)
+    # The clone and its logs stay behind when a run fails, for inspection.
+    tmp = Path(tempfile.mkdtemp(prefix="attribute-bench-"))
+    clone = tmp / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    print(f"cloned into {clone}; logs in {tmp}", flush=True)
+    first = run_main_job(clone, args.config, tmp / "first.log")
+    print(f"first run: {first:.0f} s", flush=True)
+    second = run_main_job(clone, args.config, tmp / "second.log")
+    print(f"rerun: {second:.0f} s", flush=True)
+    summary = summarize_store(clone)
+    shutil.rmtree(tmp)
 
     result = {
         "command": f"mlflow run . -e attribute --env-manager local -P config={args.config}",

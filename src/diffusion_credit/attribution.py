@@ -94,6 +94,10 @@ def log_attribution_run(
                 "efficiency.gap": gap,
             }
         )
+        if "uncertainty_error" in result.extra:
+            mlflow.set_tag("credit.uncertainty_error", result.extra["uncertainty_error"][:4000])
+        if "num_bootstrap_used" in result.extra:
+            mlflow.log_metric("uncertainty.bootstrap_used", result.extra["num_bootstrap_used"])
         if result.convergence_ratio is not None:
             mlflow.log_metric("convergence.ratio", result.convergence_ratio)
         if result.forecast_num_coalitions is not None:

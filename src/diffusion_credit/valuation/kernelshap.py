@@ -250,7 +250,10 @@ def _estimate_std(
             return _batch_std(batch_moments, batch_bounds, total, len(coalitions)), extra
         if uncertainty == "bootstrap":
             extra["num_bootstrap"] = num_bootstrap
-            return _bootstrap_std(coalitions, targets, row_weights, units, total, num_bootstrap, seed), extra
+            std, extra["num_bootstrap_used"] = _bootstrap_std(
+                coalitions, targets, row_weights, units, total, num_bootstrap, seed
+            )
+            return std, extra
     except InsufficientCoalitionsError as error:
         warnings.warn(f"KernelSHAP values have no std: {error}", RuntimeWarning, stacklevel=3)
         extra["uncertainty_error"] = str(error)
@@ -283,22 +286,29 @@ def _bootstrap_std(
     total: float,
     num_bootstrap: int,
     seed: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
+    # A resample keeps about 63% of the distinct sampling units, so with few
+    # coalitions some resamples cannot determine the values. Those are left
+    # out; the std is then conditional on an identifiable resample.
+    # NOTE: that conditioning understates the std somewhat when many
+    # resamples are left out, hence the requirement of a majority below.
     rng = np.random.default_rng(seed)
     unit_ids, unit_of_row = np.unique(units, return_inverse=True)
     estimates = []
-    for replicate in range(num_bootstrap):
+    for _ in range(num_bootstrap):
         counts = rng.multinomial(len(unit_ids), np.full(len(unit_ids), 1 / len(unit_ids)))
         moments = _moments(coalitions, targets, row_weights * counts[unit_of_row])
-        beta, rank = solve_constrained(moments.gram / moments.weight, moments.moment / moments.weight, total)
-        if beta is None:
-            raise InsufficientCoalitionsError(
-                f"Bootstrap resample {replicate} of {len(unit_ids)} sampling units does not determine the "
-                f"{coalitions.shape[1]} values (rank {rank}); a resample keeps about 63% of the distinct "
-                "coalitions, so add coalitions or use uncertainty='batches' or 'none'."
-            )
-        estimates.append(beta)
-    return np.std(estimates, axis=0, ddof=1)
+        beta, _ = solve_constrained(moments.gram / moments.weight, moments.moment / moments.weight, total)
+        if beta is not None:
+            estimates.append(beta)
+
+    if len(estimates) < max(2, num_bootstrap // 2):
+        raise InsufficientCoalitionsError(
+            f"Only {len(estimates)} of {num_bootstrap} bootstrap resamples of {len(unit_ids)} sampling units "
+            f"determine the {coalitions.shape[1]} values; a resample keeps about 63% of the distinct coalitions, "
+            "so add coalitions or use uncertainty='none'."
+        )
+    return np.std(estimates, axis=0, ddof=1), len(estimates)
 
 
 def _moments(coalitions: np.ndarray, targets: np.ndarray, row_weights: np.ndarray) -> _Moments:
