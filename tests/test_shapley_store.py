@@ -31,13 +31,19 @@ def tracking(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     store.configure(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with store.start_run("toy", "dataset"):
+    with store.start_run("toy", "dataset", tags={store.TAG_DIGEST: "d1"}):
         store.log_json(CONTRIBUTORS, "contributors.json")
     yield
 
 
 def log_coalition(bits: str, method: str, value: float, recipe: str = "r1") -> None:
-    tags = {store.TAG_COALITION: bits, store.TAG_METHOD: method, store.TAG_RECIPE: recipe, store.TAG_EVAL_KEY: f"{recipe}-{bits}"}
+    tags = {
+        store.TAG_COALITION: bits,
+        store.TAG_METHOD: method,
+        store.TAG_RECIPE: recipe,
+        store.TAG_EVAL_KEY: f"{recipe}-{bits}",
+        store.TAG_DATA_DIGEST: "d1",
+    }
     with store.start_run("toy", "coalition", tags=tags):
         mlflow.log_metric("property.inception_score", value)
 
@@ -106,3 +112,24 @@ def test_no_runs_for_method(tracking):
     log_game("sft")
     with pytest.raises(InputError, match="No finished ft coalition runs"):
         solve_from_store("toy", "ft", "inception_score", "kernelshap")
+
+
+def test_newer_dataset_of_same_study_is_not_mixed_in(tracking):
+    log_game()
+    # The same study name later run on other data (`-P data=`), with no coalition runs yet.
+    with store.start_run("toy", "dataset", tags={store.TAG_DIGEST: "d2"}):
+        store.log_json(["x", "y", "z"], "contributors.json")
+
+    run_id = solve_from_store("toy", "sft", "inception_score", "exact")
+
+    frame = read_scores(run_id)
+    assert list(frame["contributor"]) == CONTRIBUTORS
+    np.testing.assert_allclose(frame["score"], EXPECTED, atol=1e-9)
+
+
+def test_exact_with_missing_coalitions_is_an_input_error(tracking):
+    log_coalition("0000", "retrain", game("0000"))
+    log_coalition("1111", "retrain", game("1111"))
+    log_coalition("1000", "sft", game("1000"))
+    with pytest.raises(InputError, match="exact failed on 1 coalitions"):
+        solve_from_store("toy", "sft", "inception_score", "exact")

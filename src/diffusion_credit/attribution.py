@@ -37,8 +37,8 @@ def plan_coalitions(config: ValuationConfig, num_contributors: int) -> list[str]
     if config.estimator in ("kernelshap", "banzhaf") and num_contributors <= 20 and config.num_coalitions > nontrivial:
         raise InputError(
             f"valuation.num_coalitions={config.num_coalitions} exceeds the {nontrivial} coalitions other than "
-            f"the empty and the full one for {num_contributors} contributors; lower it, or use "
-            "valuation.estimator=exact to enumerate them all."
+            f"the empty and the full one for {num_contributors} contributors; lower it (e.g. -P num_coalitions="
+            f"{nontrivial - nontrivial % 2}), or set valuation.estimator: exact to enumerate them all."
         )
     return [coalition_to_bits(row) for row in valuation.plan_coalitions(config, num_contributors)]
 
@@ -60,9 +60,16 @@ class AttributionInputs:
 
 
 def solve(inputs: AttributionInputs, config: ValuationConfig):
-    """Run the configured estimator on collected coalition values and return a `ValuationResult`."""
+    """Run the configured estimator on collected coalition values and return a `ValuationResult`.
+
+    Raises:
+        InputError: when the coalitions do not determine the values (the message says how many more are needed).
+    """
     matrix = np.stack([bits_to_coalition(bits) for bits in inputs.coalitions])
-    return valuation.estimate(config, matrix, inputs.values, v_empty=inputs.v_empty, v_full=inputs.v_full)
+    try:
+        return valuation.estimate(config, matrix, inputs.values, v_empty=inputs.v_empty, v_full=inputs.v_full)
+    except ValueError as error:
+        raise InputError(f"{config.estimator} failed on {len(inputs.coalitions)} coalitions: {error}") from error
 
 
 def log_attribution_run(
@@ -111,16 +118,22 @@ def log_attribution_run(
         return run.info.run_id
 
 
-def coalition_values(study_name: str, method: str, recipe: str | None = None) -> dict[str, tuple[float, str]]:
+def coalition_values(
+    study_name: str, method: str, recipe: str | None = None, *, data_digest: str | None = None
+) -> dict[str, tuple[float, str]]:
     """Map coalition bitstring to (value, run id) from the store, newest run first wins.
 
     Args:
         study_name: the study.
         method: the coalition method, e.g. `sft`.
         recipe: keep only runs of this recipe (`credit.recipe`); None keeps the
-            recipe of the newest run with a property metric.
+            recipe of the newest matching run with a property metric.
+        data_digest: keep only runs on this dataset (`credit.data_digest`), so
+            a study whose data path was overridden never mixes datasets.
     """
     tags = {store.TAG_KIND: "coalition", store.TAG_STUDY: study_name, store.TAG_METHOD: method}
+    if data_digest is not None:
+        tags[store.TAG_DATA_DIGEST] = data_digest
     runs = [run for run in store.search_runs(tags) if _property_value(run) is not None]
     if recipe is None and runs:
         recipe = runs[0].data.tags.get(store.TAG_RECIPE)
@@ -133,18 +146,28 @@ def coalition_values(study_name: str, method: str, recipe: str | None = None) ->
 
 
 def gather_inputs(
-    study_name: str, method: str, coalitions: Sequence[str], num_contributors: int, *, recipe: str | None = None
+    study_name: str,
+    method: str,
+    coalitions: Sequence[str],
+    num_contributors: int,
+    *,
+    recipe: str | None = None,
+    data_digest: str | None = None,
+    retrain_recipe: str | None = None,
 ) -> AttributionInputs:
     """Read the values of `coalitions`, `v(∅)` and `v(N)` for `method` from the store.
 
     `v(∅)` and `v(N)` come from the method's own runs when they exist, else
-    from the `retrain` runs (the untrained model and `θ*`).
+    from the `retrain` runs (the untrained model and `θ*`) of `retrain_recipe`
+    (by default the newest on the same dataset).
 
     Raises:
         InputError: when a coalition, `v(∅)` or `v(N)` has no finished run.
     """
-    values = coalition_values(study_name, method, recipe)
-    retrained = coalition_values(study_name, "retrain") if method != "retrain" else values
+    values = coalition_values(study_name, method, recipe, data_digest=data_digest)
+    retrained = (
+        coalition_values(study_name, "retrain", retrain_recipe, data_digest=data_digest) if method != "retrain" else values
+    )
     empty, full = boundary_coalitions(num_contributors)
 
     missing = [bits for bits in coalitions if bits not in values]

@@ -132,6 +132,7 @@ def evaluate_coalition(
         store.TAG_METHOD: method,
         store.TAG_EVAL_KEY: key,
         store.TAG_RECIPE: recipe_key(study, method, seed),
+        store.TAG_DATA_DIGEST: study.dataset.digest,
         **(tags or {}),
     }
     with store.start_run(

@@ -146,7 +146,13 @@ def run_attribute(study: Study, *, nested: bool = False) -> AttributeOutcome:
 
         with _stage("attribution"):
             inputs = attribution.gather_inputs(
-                study.name, valuation.method, planned, num_contributors, recipe=recipe_key(study, valuation.method)
+                study.name,
+                valuation.method,
+                planned,
+                num_contributors,
+                recipe=recipe_key(study, valuation.method),
+                data_digest=study.dataset.digest,
+                retrain_recipe=recipe_key(study, "retrain"),
             )
             result = attribution.solve(inputs, valuation)
             run_id = attribution.log_attribution_run(

@@ -9,9 +9,9 @@ kernel; it then equals exact enumeration once every coalition is present.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 
-import mlflow
 import numpy as np
 
 from . import store
@@ -26,12 +26,16 @@ logger = logging.getLogger(__name__)
 
 
 def solve_from_store(study: str, method: str, property_name: str, estimator: str, *, config: StudyConfig | None = None) -> str:
-    """Solve `estimator` over the study's coalition runs of `method` and log an attribution run."""
+    """Solve `estimator` over the study's coalition runs of `method` and log an attribution run.
+
+    The game is one recipe on one dataset: the config's when given, else
+    those of the newest coalition run of `method`.
+    """
     if estimator not in ESTIMATORS:
         raise InputError(f"Unknown estimator {estimator!r}; use one of {', '.join(ESTIMATORS)}.")
-    contributors = _contributors(study)
-    recipe = _recipe(config, method) if config is not None else None
-    values = coalition_values(study, method, recipe)
+    recipe, data_digest, retrain_recipe = _game(study, method, config)
+    contributors = _contributors(study, data_digest)
+    values = coalition_values(study, method, recipe, data_digest=data_digest)
     empty, full = boundary_coalitions(len(contributors))
     coalitions = sorted(bits for bits in values if bits not in (empty, full))
     if not coalitions:
@@ -39,7 +43,9 @@ def solve_from_store(study: str, method: str, property_name: str, estimator: str
             f"No finished {method} coalition runs for study {study!r}. Run `mlflow run . -e attribute` or "
             f"`mlflow run . -e coalition` first."
         )
-    inputs = gather_inputs(study, method, coalitions, len(contributors), recipe=recipe)
+    inputs = gather_inputs(
+        study, method, coalitions, len(contributors), recipe=recipe, data_digest=data_digest, retrain_recipe=retrain_recipe
+    )
     valuation = dataclasses.replace(config.valuation if config else ValuationConfig(), estimator=estimator, paired=False)
     result = _estimate(valuation, inputs)
     logger.info("%s over %d coalitions of %d contributors", estimator, len(coalitions), len(contributors))
@@ -50,22 +56,38 @@ def solve_from_store(study: str, method: str, property_name: str, estimator: str
 
 def _estimate(valuation: ValuationConfig, inputs: AttributionInputs):
     matrix = np.stack([bits_to_coalition(bits) for bits in inputs.coalitions])
-    if valuation.estimator == "kernelshap":
-        return kernel_shap(
-            matrix, inputs.values, inputs.v_empty, inputs.v_full, weights="kernel", num_batches=valuation.num_batches
-        )
-    return estimate(valuation, matrix, inputs.values, v_empty=inputs.v_empty, v_full=inputs.v_full)
+    try:
+        if valuation.estimator == "kernelshap":
+            return kernel_shap(
+                matrix, inputs.values, inputs.v_empty, inputs.v_full, weights="kernel", num_batches=valuation.num_batches
+            )
+        return estimate(valuation, matrix, inputs.values, v_empty=inputs.v_empty, v_full=inputs.v_full)
+    except ValueError as error:
+        raise InputError(f"{valuation.estimator} failed on {len(inputs.coalitions)} coalitions: {error}") from error
 
 
-def _contributors(study: str) -> list[str]:
-    found = store.find_finished({store.TAG_KIND: "dataset", store.TAG_STUDY: study})
+def _game(study: str, method: str, config: StudyConfig | None) -> tuple[str | None, str | None, str | None]:
+    """Return the recipe, data digest and retrain recipe that define the game to solve."""
+    if config is not None:
+        from .coalitions import recipe_key
+        from .study import Study
+
+        loaded = Study(config, progress=False)
+        return recipe_key(loaded, method), loaded.dataset.digest, recipe_key(loaded, "retrain")
+
+    newest = store.search_runs({store.TAG_KIND: "coalition", store.TAG_STUDY: study, store.TAG_METHOD: method})
+    if not newest:
+        return None, None, None
+    tags = newest[0].data.tags
+    return tags.get(store.TAG_RECIPE), tags.get(store.TAG_DATA_DIGEST), None
+
+
+def _contributors(study: str, data_digest: str | None) -> list[str]:
+    tags = {store.TAG_KIND: "dataset", store.TAG_STUDY: study}
+    if data_digest is not None:
+        tags[store.TAG_DIGEST] = data_digest
+    found = store.find_finished(tags)
     if found is None:
         raise InputError(f"No finished dataset run for study {study!r}; run `mlflow run . -e dataset` for it first.")
-    return mlflow.artifacts.load_dict(f"{found.info.artifact_uri}/contributors.json")
-
-
-def _recipe(config: StudyConfig, method: str) -> str:
-    from .coalitions import recipe_key
-    from .study import Study
-
-    return recipe_key(Study(config, progress=False), method)
+    local = store.download_artifact(found, "contributors.json")
+    return json.loads(local.read_text())
