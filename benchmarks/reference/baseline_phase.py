@@ -17,17 +17,7 @@ __all__ = ["DEFAULT_BASELINES", "run_baseline_phase"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASELINES = (
-    "pixel_similarity",
-    "embedding_similarity",
-    "trak",
-    "d_trak",
-    "journey_trak",
-    "relative_influence",
-    "renormalized_influence",
-    "gradient_similarity",
-    "property_mean",
-)
+DEFAULT_BASELINES = tuple(name for name in baseline_runs.ALL_BASELINES if name != "loo")
 """Every baseline but `loo`, which the `loo` phase evaluates with each semivalue method."""
 
 

@@ -56,6 +56,7 @@ import numpy as np
 from .convergence import DEFAULT_THRESHOLD, convergence_summary
 from .result import ValuationResult
 from .samplers import shapley_kernel_weights
+from .semivalues import _check_rows
 
 __all__ = ["InsufficientCoalitionsError", "kernel_shap", "solve_constrained", "UNCERTAINTY_METHODS"]
 
@@ -373,20 +374,9 @@ def _row_weights(coalitions: np.ndarray, weights: np.ndarray | str | None) -> tu
 
 
 def _check_inputs(coalitions: np.ndarray, values: np.ndarray, v_empty: float, v_full: float) -> tuple[np.ndarray, np.ndarray]:
-    coalitions = np.asarray(coalitions)
-    if coalitions.ndim != 2 or coalitions.shape[1] < 2:
+    coalitions, values = _check_rows(coalitions, values)
+    if coalitions.shape[1] < 2:
         raise ValueError(f"coalitions must be a [m, n] matrix with n >= 2 contributors, got shape {coalitions.shape}.")
-    if coalitions.dtype != bool:
-        if not np.isin(coalitions, (0, 1)).all():
-            raise ValueError("coalitions must hold booleans or 0/1 entries.")
-        coalitions = coalitions.astype(bool)
-
-    values = np.asarray(values, dtype=np.float64)
-    if values.shape != (len(coalitions),):
-        raise ValueError(f"values has shape {values.shape} but there are {len(coalitions)} coalitions; give one value per row.")
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        raise ValueError(f"values[{bad[0]}] = {values[bad[0]]} is not finite ({len(bad)} such rows); re-evaluate or drop those coalitions.")
     for name, value in (("v_empty", v_empty), ("v_full", v_full)):
         if not np.isfinite(value):
             raise ValueError(f"{name}={value} is not finite.")

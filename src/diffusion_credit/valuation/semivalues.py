@@ -130,6 +130,7 @@ def leave_one_out(coalitions: np.ndarray, values: np.ndarray, v_full: float) -> 
 
 
 def _check_rows(coalitions: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check a coalition matrix and its values; return them as bool [m, n] and float64 [m]."""
     coalitions = np.asarray(coalitions)
     if coalitions.ndim != 2:
         raise ValueError(f"coalitions must be a [m, n] matrix, got shape {coalitions.shape}.")
@@ -139,8 +140,8 @@ def _check_rows(coalitions: np.ndarray, values: np.ndarray) -> tuple[np.ndarray,
         coalitions = coalitions.astype(bool)
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (len(coalitions),):
-        raise ValueError(f"values has shape {values.shape} but there are {len(coalitions)} coalitions.")
+        raise ValueError(f"values has shape {values.shape} but there are {len(coalitions)} coalitions; give one value per row.")
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
-        raise ValueError(f"values[{bad[0]}] = {values[bad[0]]} is not finite ({len(bad)} such rows).")
+        raise ValueError(f"values[{bad[0]}] = {values[bad[0]]} is not finite ({len(bad)} such rows); re-evaluate or drop those coalitions.")
     return coalitions, values
