@@ -129,15 +129,19 @@ def _status_section(data, truth, status) -> str:
         lines += ["", f"Plan: {NOT_MEASURED} (no plan.csv)."]
         return "\n".join(lines)
     lines += ["", "| phase | values planned | done | left | estimated time left |", "|---|---|---|---|---|"]
-    total, known = 0.0, True
+    total, known, measured = 0.0, True, False
     for row in status:
         if row["seconds_left"] is None:
             estimate, known = "unknown (a method in it was never measured)", False
         else:
             estimate = format_duration(row["seconds_left"])
             total += row["seconds_left"]
+            measured = True
         lines.append(f"| {row['phase']} | {row['planned']} | {row['done']} | {row['left']} | {estimate} |")
     machine = data.primary_machine or NOT_MEASURED
+    if not measured:
+        lines += ["", "Estimated time for the rest: unknown until each phase's methods have been measured once."]
+        return "\n".join(lines)
     lines += [
         "",
         f"Estimated time for the rest: {format_duration(total)}{'' if known else ' plus the unmeasured parts'}, "
