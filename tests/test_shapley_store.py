@@ -114,7 +114,7 @@ def test_no_runs_for_method(tracking):
         solve_from_store("toy", "ft", "inception_score", "kernelshap")
 
 
-def test_newer_dataset_of_same_study_is_not_mixed_in(tracking):
+def test_shapley_ignores_newer_dataset(tracking):
     log_game()
     # The same study name later run on other data (`-P data=`), with no coalition runs yet.
     with store.start_run("toy", "dataset", tags={store.TAG_DIGEST: "d2"}):

@@ -42,7 +42,8 @@ def test_dataset_logs_contributors(repo_root, smoke):
 def test_coalition_rejects_wrong_length(repo_root, smoke):
     result = entrypoint(repo_root, smoke, "coalition", "--config", str(smoke), "--coalition", "101", "--method", "retrain")
     assert result.returncode == 2
-    assert "'101'" in result.stderr and "4" in result.stderr
+    assert "'101'" in result.stderr
+    assert "n=4" in result.stderr
 
 
 def test_coalition_rejects_unknown_method(repo_root, smoke):

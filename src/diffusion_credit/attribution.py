@@ -63,7 +63,7 @@ def solve(inputs: AttributionInputs, config: ValuationConfig):
     """Run the configured estimator on collected coalition values and return a `ValuationResult`.
 
     Raises:
-        InputError: when the coalitions do not determine the values (the message says how many more are needed).
+        InputError: when the coalitions do not determine the values (the message gives how many more are needed).
     """
     matrix = np.stack([bits_to_coalition(bits) for bits in inputs.coalitions])
     try:

@@ -124,7 +124,7 @@ class LocalProcessExecutor(Executor):
 
 
 def make_executor(study: Study) -> Executor:
-    """Return the executor the study's config asks for."""
+    """Return the executor that the study's `executor` section names."""
     config = study.config.executor
     if config.kind == "local":
         return LocalProcessExecutor(study, config.workers, config.devices)
