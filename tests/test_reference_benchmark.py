@@ -40,7 +40,11 @@ def smoke(tmp_path, repo_root):
 
 
 def load_module(repo_root, name):
-    path = repo_root / "benchmarks" / "reference" / f"{name}.py"
+    """Load a script module of benchmarks/reference, which import each other by bare name as run.py does."""
+    folder = repo_root / "benchmarks" / "reference"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    path = folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"reference_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -150,6 +154,25 @@ def test_kill_resume_and_new_session(repo_root, smoke):
     assert "unknown (a method in it was never measured)" in readme  # ft was never run
     assert "| retrain | 3 | 3 |" in readme
     assert (smoke.parent / "report" / "sft_fidelity.png").exists()
+
+
+def test_two_runners_split_the_work(repo_root, smoke):
+    """Two processes on one results folder and store compute every value once between them."""
+    results = smoke.parent / "results"
+    phases = ("--phases", "noise,datamodels")
+    workers = [benchmark(repo_root, smoke, *phases, wait=False) for _ in range(2)]
+    logs = [worker.communicate(timeout=600)[0] for worker in workers]
+    for worker, log in zip(workers, logs):
+        assert worker.returncode == 0, log[-3000:]
+
+    rows = csv_rows(results / "coalitions.csv")
+    keys = Counter(row["eval_key"] for row in rows)
+    assert max(keys.values()) == 1
+    planned = {row["eval_key"] for row in csv_rows(results / "plan.csv") if row["phase"] in ("noise", "datamodels")}
+    assert set(keys) == planned
+    computed = Counter(run.data.tags[store.TAG_EVAL_KEY] for run in runs_of(smoke, "coalition"))
+    assert max(computed.values()) == 1
+    assert len(runs_of(smoke, "train")) <= 1
 
 
 def test_max_minutes_stops_between_coalitions(repo_root, smoke):
@@ -263,3 +286,28 @@ def test_csv_log_drops_partial_last_line(repo_root, tmp_path):
     assert "3" not in log
     with pytest.raises(ValueError, match="does not have"):
         log.append({"c": 1})
+
+
+def test_lock_folder_claims_exclusively(repo_root, tmp_path):
+    locks = load_module(repo_root, "worker_locks").LockFolder(tmp_path / "locks")
+    with locks.hold("task-a/b", wait=False) as first:
+        with locks.hold("task-a/b", wait=False) as second:
+            assert first
+            assert not second
+        with locks.hold("task-c", wait=False) as other:
+            assert other
+    with locks.hold("task-a/b", wait=False) as again:
+        assert again
+
+
+def test_csv_log_skips_keys_another_writer_added(repo_root, tmp_path):
+    coalition_log = load_module(repo_root, "coalition_log")
+    path = tmp_path / "values.csv"
+    first = coalition_log.CsvLog(path, ("key", "value"), key="key")
+    second = coalition_log.CsvLog(path, ("key", "value"), key="key")
+    assert first.append({"key": "a", "value": 1.0}, skip_known=True)
+    assert not second.append({"key": "a", "value": 2.0}, skip_known=True)
+    assert second.append({"key": "b", "value": 3.0}, skip_known=True)
+    first.refresh()
+    assert "b" in first
+    assert [row["value"] for row in coalition_log.read_rows(path)] == ["1.0", "3.0"]

@@ -32,6 +32,17 @@ def run_baseline_phase(study: Study, names: Sequence[str], log: CsvLog, runner: 
     Returns:
         The names of the baselines that failed.
     """
+    with runner.locks.hold("baselines", wait=False) as claimed:
+        if not claimed:
+            logger.info("Baselines: another runner is computing them; skipped")
+            return []
+        with runner.locks.hold("models"):
+            study.full_model()
+        return _run_pending(study, names, log, runner, machine=machine)
+
+
+def _run_pending(study: Study, names: Sequence[str], log: CsvLog, runner: BenchmarkRunner, *, machine: str) -> list[str]:
+    log.refresh()
     digests = {name: baseline_runs.baseline_key(study, name) for name in names}
     pending = [name for name in names if log.count(digests[name]) != len(study.contributors)]
     for name in set(names) - set(pending):

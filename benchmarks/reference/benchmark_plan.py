@@ -6,11 +6,18 @@ Phases, in the order they run:
 |---|---|
 | `noise` | 3 coalitions of size n/2 (the first distinct ones of datamodel set 0, α = 0.5), retrained and sFT with 3 seeds each |
 | `datamodels` | the LDS ground truth: `lds.num_sets` sets of `lds.coalitions_per_set` coalitions per α, retrained |
-| `retrain-shapley` | paired Shapley-kernel coalitions, retrained (a prefix of the sFT sample) |
 | `sft` | per fine-tuning step count: the kernel coalitions and the datamodel coalitions |
-| `ft` | the same for plain fine-tuning of `θ*` |
+| `baselines` | the baseline attributions (not a coalition phase; see `baseline_phase`) |
+| `datamodel-seeds` | the datamodel coalitions retrained with more seeds; the ground truth is their mean |
+| `ft` | the same as `sft` for plain fine-tuning of `θ*` |
+| `retrain-shapley` | paired Shapley-kernel coalitions, retrained (a prefix of the sFT sample) |
 | `loo` | the coalitions `N∖{i}` per semivalue method |
 | `banzhaf` | uniform coalitions per semivalue method |
+
+The cheap phases come first, so a partial run already scores sFT and the
+baselines against the single-seed ground truth; the seed replicates follow,
+because the noise floor showed one retrain per coalition to be too noisy a
+ground truth at the CPU scale.
 
 Every Shapley game also gets its boundary coalitions: `v(∅)` (retrain of the
 empty coalition, the untrained model) and `v(N)` (`θ*`, plus the method's own
@@ -44,8 +51,8 @@ __all__ = ["PHASES", "COALITION_PHASES", "PlanSettings", "PlannedTask", "StudyVa
 
 logger = logging.getLogger(__name__)
 
-PHASES = ("noise", "datamodels", "retrain-shapley", "sft", "ft", "loo", "banzhaf", "baselines")
-COALITION_PHASES = PHASES[:-1]
+PHASES = ("noise", "datamodels", "sft", "baselines", "datamodel-seeds", "ft", "retrain-shapley", "loo", "banzhaf")
+COALITION_PHASES = tuple(phase for phase in PHASES if phase != "baselines")
 NOISE_ALPHA = 0.5
 
 
@@ -62,6 +69,7 @@ class PlanSettings:
         semivalue_methods: methods of the `loo` and `banzhaf` phases.
         noise_coalitions: coalitions of the noise floor.
         noise_seeds: seeds per noise coalition and method.
+        datamodel_seeds: seeds per datamodel coalition, the config's seed included.
     """
 
     sft_steps: tuple[int, ...]
@@ -72,13 +80,14 @@ class PlanSettings:
     semivalue_methods: tuple[str, ...] = ("retrain", "sft")
     noise_coalitions: int = 3
     noise_seeds: int = 3
+    datamodel_seeds: int = 3
 
     def __post_init__(self):
         for name in ("kernel_coalitions", "retrain_coalitions"):
             value = getattr(self, name)
             if value < 2 or value % 2:
                 raise ValueError(f"{name}={value} must be an even count of at least 2 (paired kernel sampling).")
-        for name in ("uniform_coalitions", "noise_coalitions", "noise_seeds"):
+        for name in ("uniform_coalitions", "noise_coalitions", "noise_seeds", "datamodel_seeds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1.")
         for steps in (*self.sft_steps, *self.ft_steps):
@@ -238,9 +247,10 @@ def plan_phases(variants: StudyVariants, settings: PlanSettings) -> dict[str, li
     return {
         "noise": _noise_tasks(variants, settings, datamodels),
         "datamodels": datamodels,
-        "retrain-shapley": _kernel_tasks(variants, "retrain-shapley", "retrain", None, settings.retrain_coalitions),
         "sft": _finetune_tasks(variants, "sft", settings.sft_steps, settings.kernel_coalitions, datamodels),
+        "datamodel-seeds": _datamodel_seed_tasks(variants, settings.datamodel_seeds, datamodels),
         "ft": _finetune_tasks(variants, "ft", settings.ft_steps, settings.kernel_coalitions, datamodels),
+        "retrain-shapley": _kernel_tasks(variants, "retrain-shapley", "retrain", None, settings.retrain_coalitions),
         "loo": _loo_tasks(variants, settings.semivalue_methods),
         "banzhaf": _banzhaf_tasks(variants, settings.semivalue_methods, settings.uniform_coalitions),
     }
@@ -270,6 +280,32 @@ def _noise_tasks(variants: StudyVariants, settings: PlanSettings, datamodels: Se
                 seed = None if offset == 0 else base_seed + offset
                 tags = tags_of.get(bits) if method == "retrain" and seed is None else None
                 tasks.append(variants.make_task("noise", "noise", position, bits, method, seed=seed, tags=tags))
+    return tasks
+
+
+def _datamodel_seed_tasks(variants: StudyVariants, num_seeds: int, datamodels: Sequence[PlannedTask]) -> list[PlannedTask]:
+    """Retrain every datamodel coalition with seeds `seed + 1, …`, one seed at a time over all coalitions.
+
+    The seeds are those of the noise phase, so its replicates count here too.
+    The replicates carry no datamodel tags: the `lds` entry point keeps
+    reading one run per coalition, and the report averages the seeds.
+    """
+    base_seed = variants.base.config.retraining.seed
+    tasks = []
+    for offset in range(1, num_seeds):
+        for task in datamodels:
+            tasks.append(
+                variants.make_task(
+                    "datamodel-seeds",
+                    "datamodel",
+                    task.position,
+                    task.coalition,
+                    "retrain",
+                    seed=base_seed + offset,
+                    alpha=task.alpha,
+                    set_index=task.set_index,
+                )
+            )
     return tasks
 
 

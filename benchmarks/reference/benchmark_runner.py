@@ -2,8 +2,13 @@
 
 For each task the runner looks for a FINISHED run with the task's eval key
 and otherwise evaluates the coalition through the study's executor. A value
-is appended to `coalitions.csv` only when its eval key has no row yet. A deadline stops it between
-two coalitions.
+is appended to `coalitions.csv` only when its eval key has no row yet. A
+deadline stops it between two coalitions.
+
+Several runners may share one results folder and run store: a runner claims
+each task's lock before it evaluates the task and skips a task another runner
+holds, and `θ*` and `θ̃*` are trained by whichever runner needs them first
+while the others wait (see `worker_locks`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import mlflow
 from coalition_log import CsvLog, format_duration
 from benchmark_plan import PlannedTask, StudyVariants
 from store_import import coalition_row
+from worker_locks import LockFolder
 
 from diffusion_credit import store
 from diffusion_credit.coalitions import find_coalition_run
@@ -40,6 +46,7 @@ class PhaseOutcome:
         self.total = total
         self.reused = 0
         self.computed = 0
+        self.busy = 0
         self.failed: list[str] = []
 
     @property
@@ -48,7 +55,7 @@ class PhaseOutcome:
 
     @property
     def left(self) -> int:
-        return self.total - self.done - len(self.failed)
+        return self.total - self.done - self.busy - len(self.failed)
 
 
 class CostModel:
@@ -84,14 +91,25 @@ class BenchmarkRunner:
         stages: the `stages.csv` log.
         machine: the machine label of new rows.
         deadline: `time.monotonic()` value after which no new coalition starts, or None.
+        locks: the lock folder shared with other runners of the same results folder.
     """
 
-    def __init__(self, variants: StudyVariants, log: CsvLog, stages: CsvLog, *, machine: str, deadline: float | None):
+    def __init__(
+        self,
+        variants: StudyVariants,
+        log: CsvLog,
+        stages: CsvLog,
+        *,
+        machine: str,
+        deadline: float | None,
+        locks: LockFolder,
+    ):
         self.variants = variants
         self.log = log
         self.stages = stages
         self.machine = machine
         self.deadline = deadline
+        self.locks = locks
         self.costs = CostModel(log.rows, machine)
 
     def run_phase(self, phase: str, tasks: Sequence[PlannedTask]) -> PhaseOutcome:
@@ -116,10 +134,11 @@ class BenchmarkRunner:
             if outcome.computed and index + 1 < len(distinct):
                 self._log_progress(outcome, distinct[index + 1 :])
         logger.info(
-            "Phase %s: done (%d computed, %d reused, %d failed)",
+            "Phase %s: done (%d computed, %d reused, %d left to other runners, %d failed)",
             phase,
             outcome.computed,
             outcome.reused,
+            outcome.busy,
             len(outcome.failed),
         )
         return outcome
@@ -130,6 +149,14 @@ class BenchmarkRunner:
             raise DeadlineReached(f"The time budget ran out before {next_step}.")
 
     def _resolve(self, task: PlannedTask, outcome: PhaseOutcome) -> None:
+        with self.locks.hold(f"task-{task.eval_key}", wait=False) as claimed:
+            if not claimed:
+                logger.info("Phase %s: %s of %s is being evaluated by another runner; skipped", task.phase, task.method, task.coalition)
+                outcome.busy += 1
+                return
+            self._resolve_claimed(task, outcome)
+
+    def _resolve_claimed(self, task: PlannedTask, outcome: PhaseOutcome) -> None:
         study = self.variants.study(task.method, task.finetune_steps)
         found = find_coalition_run(study, task.eval_key, task.tags)
         if found is not None:
@@ -146,13 +173,12 @@ class BenchmarkRunner:
             outcome.failed.append(task.eval_key)
             return
         run = mlflow.get_run(result.value.run_id)
-        self._record(task, run, "computed")
-        self.costs.add(task.method, task.finetune_steps, _total_seconds(self.log.rows[-1]) or time.perf_counter() - started)
+        row = self._record(task, run, "computed")
+        self.costs.add(task.method, task.finetune_steps, (row and _total_seconds(row)) or time.perf_counter() - started)
         outcome.computed += 1
 
-    def _record(self, task: PlannedTask, run, source: str) -> None:
-        if task.eval_key in self.log:
-            return
+    def _record(self, task: PlannedTask, run, source: str) -> dict | None:
+        """Append the run's value unless its eval key has a row; return the row written, or None."""
         row = coalition_row(
             run,
             study_name=self.variants.base.name,
@@ -162,20 +188,22 @@ class BenchmarkRunner:
             machine=self.machine,
             source=source,
         )
-        self.log.append(row)
+        return row if self.log.append(row, skip_known=True) else None
 
     def _prepare_models(self, task: PlannedTask) -> None:
         """Load or train `θ*` and `θ̃*` before the first coalition that needs them, outside its timing."""
         study = self.variants.base
-        if task.method == "sft":
-            study.pruned_model()
-        elif task.method == "ft" or (task.seed is None and "0" not in task.coalition):
-            study.full_model()
-        self._record_stage("train", study.train_digest)
-        self._record_stage("prune", study.prune_digest)
+        with self.locks.hold("models"):
+            if task.method == "sft":
+                study.pruned_model()
+            elif task.method == "ft" or (task.seed is None and "0" not in task.coalition):
+                study.full_model()
+            self._record_stage("train", study.train_digest)
+            self._record_stage("prune", study.prune_digest)
 
     def _record_stage(self, stage: str, digest: str) -> None:
         """Append the training time of the `train` or `prune` run with this digest, once, if it exists."""
+        self.stages.refresh()
         if digest in self.stages:
             return
         run = store.find_finished({store.TAG_KIND: stage, store.TAG_STUDY: self.variants.base.name, store.TAG_DIGEST: digest})
@@ -191,7 +219,8 @@ class BenchmarkRunner:
                 "machine": self.machine,
                 "run_id": run.info.run_id,
                 "finished_at": datetime.fromtimestamp(finished / 1000, timezone.utc).isoformat(timespec="seconds"),
-            }
+            },
+            skip_known=True,
         )
 
     def _log_progress(self, outcome: PhaseOutcome, rest: Sequence[PlannedTask]) -> None:

@@ -25,6 +25,8 @@ import platform
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from worker_locks import lock_folder_of
+
 __all__ = [
     "COALITION_COLUMNS",
     "PLAN_COLUMNS",
@@ -103,7 +105,10 @@ class CsvLog:
     """An append-only CSV file whose rows are flushed to disk one at a time.
 
     Opening the file repairs a last line cut short by a kill (it is dropped,
-    with a warning) and writes the header of a new file.
+    with a warning) and writes the header of a new file. Every read and
+    append holds the file's lock in `<folder>/.locks`, and an append first
+    reads the rows other processes added, so several benchmark processes can
+    share the file.
 
     Args:
         path: the CSV file; its folder is created.
@@ -116,43 +121,67 @@ class CsvLog:
         self.columns = tuple(columns)
         self.key = key
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _drop_partial_last_line(self.path)
-        self.rows = read_rows(self.path, self.columns) if self.path.exists() else []
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            with self.path.open("w", newline="") as handle:
-                csv.writer(handle).writerow(self.columns)
-        self.keys = {row[key] for row in self.rows} if key else set()
+        self._locks = lock_folder_of(self.path.parent)
+        with self._locks.hold(self.path.name):
+            _drop_partial_last_line(self.path)
+            if not self.path.exists() or self.path.stat().st_size == 0:
+                with self.path.open("w", newline="") as handle:
+                    csv.writer(handle).writerow(self.columns)
+            self._reload()
 
     def __contains__(self, key: str) -> bool:
         return key in self.keys
 
-    def append(self, row: Mapping[str, object]) -> None:
-        """Append one row (missing columns left empty), flush it and fsync the file."""
-        self.extend([row])
+    def refresh(self) -> None:
+        """Read the rows other processes appended since this log last read the file."""
+        with self._locks.hold(self.path.name):
+            self._reload()
 
-    def extend(self, rows: Sequence[Mapping[str, object]]) -> None:
-        """Append rows in one write, flush and fsync the file."""
+    def append(self, row: Mapping[str, object], *, skip_known: bool = False) -> bool:
+        """Append one row (missing columns left empty), flush it and fsync the file.
+
+        Returns:
+            False when `skip_known` is set and a row with the same key is
+            already in the file (this or another process wrote it), else True.
+        """
+        return self.extend([row], skip_known=skip_known) == 1
+
+    def extend(self, rows: Sequence[Mapping[str, object]], *, skip_known: bool = False) -> int:
+        """Append rows in one write, flush and fsync the file; return how many were written.
+
+        With `skip_known`, rows whose key is already in the file are left out.
+        """
         prepared = []
         for row in rows:
             unknown = set(row) - set(self.columns)
             if unknown:
                 raise ValueError(f"Row has columns {sorted(unknown)} that {self.path.name} does not have: {self.columns}.")
             prepared.append({column: _cell(row.get(column)) for column in self.columns})
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for values in prepared:
-            writer.writerow([values[column] for column in self.columns])
-        with self.path.open("a", newline="") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        self.rows.extend(prepared)
-        if self.key:
-            self.keys.update(values[self.key] for values in prepared)
+
+        with self._locks.hold(self.path.name):
+            self._reload()
+            if skip_known and self.key:
+                prepared = [values for values in prepared if values[self.key] not in self.keys]
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            for values in prepared:
+                writer.writerow([values[column] for column in self.columns])
+            with self.path.open("a", newline="") as handle:
+                handle.write(buffer.getvalue())
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.rows.extend(prepared)
+            if self.key:
+                self.keys.update(values[self.key] for values in prepared)
+        return len(prepared)
 
     def count(self, key: str) -> int:
         """Return how many rows have `key` in the key column."""
         return sum(1 for row in self.rows if row[self.key] == key)
+
+    def _reload(self) -> None:
+        self.rows = read_rows(self.path, self.columns)
+        self.keys = {row[self.key] for row in self.rows} if self.key else set()
 
 
 def read_rows(path: str | Path, columns: Sequence[str] | None = None) -> list[dict[str, str]]:

@@ -28,7 +28,10 @@ from report_text import conclusions  # noqa: E402
 logger = logging.getLogger("reference.report")
 
 NOT_MEASURED = "not measured yet"
-RUN_COMMAND = "nohup nice -n 19 python benchmarks/reference/run.py --config configs/cifar10-mini.yaml > reference.log 2>&1 &"
+RUN_COMMAND = (
+    "for worker in 1 2; do nohup nice -n 19 python benchmarks/reference/run.py --config configs/cifar10-mini.yaml "
+    "--threads 1 --no-progress > reference-$worker.log 2>&1 & done"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,14 +104,14 @@ def _header(data: analysis.BenchmarkData) -> str:
         "retraining, and at what cost? Every attribution is scored by LDS against coalitions retrained from "
         f"scratch. Study `{data.study}`, {data.num_contributors} contributors.",
         "",
-        f"Run or resume (hours on 2 CPU cores): `{RUN_COMMAND}`",
+        f"Run or resume (hours on 2 CPU cores; one process per core, they split the coalitions): `{RUN_COMMAND}`",
         "",
         "Rebuild this page from the CSV files in `results/`: `python benchmarks/reference/report.py`",
         "",
         "Machines: " + ("; ".join(f"`{machine}`" for machine in machines) or NOT_MEASURED) + ".",
         "",
-        "How values are combined: a coalition evaluated with several seeds (the noise phase) counts with the "
-        "mean over its seeds, both as ground truth and as estimator input. `v(∅)` is the untrained model; "
+        "How values are combined: a coalition evaluated with several seeds (the noise and datamodel-seeds "
+        "phases) counts with the mean over its seeds, both as ground truth and as estimator input. `v(∅)` is the untrained model; "
         "`v(N)` is `θ*` for retraining and the method's own full-coalition run for sFT and FT.",
     ]
     if data.other_studies:
@@ -121,9 +124,11 @@ def _status_section(data, truth, status) -> str:
     if not truth:
         lines.append(f"Ground truth (retrained datamodel coalitions): {NOT_MEASURED}.")
     for alpha, info in sorted(truth.items()):
+        seeds = ", ".join(f"{count} with {num_seeds} seed{'s' if num_seeds > 1 else ''}" for num_seeds, count in info["seeds"].items())
         lines.append(
-            f"- Ground truth α = {alpha:g}: {info['evaluated']} of {info['planned']} datamodel coalitions retrained, "
-            f"{len(info['sets'])} sets usable."
+            f"- Ground truth α = {alpha:g}: {info['evaluated']} of {info['planned']} datamodel coalitions retrained "
+            f"({seeds or 'none yet'}); {len(info['sets'])} sets have the {analysis.MIN_SET_COALITIONS} coalitions "
+            "(or all, for a smaller set) a set needs to enter the LDS."
         )
     if not status:
         lines += ["", f"Plan: {NOT_MEASURED} (no plan.csv)."]

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -202,26 +203,35 @@ def games(data: BenchmarkData) -> dict[GameId, Game]:
     return result
 
 
+MIN_SET_COALITIONS = 8
+"""A datamodel set enters the LDS once this many of its coalitions are retrained
+(all of them, for a smaller set); a rank correlation over fewer says little."""
+
+
 def datamodel_sets(data: BenchmarkData, retrain: Game | None) -> dict[float, dict]:
     """Return per α the evaluated part of each datamodel set and the counts.
 
     Returns:
-        α → `{"sets": [(coalitions bool [m, n], values [m])], "planned": int, "evaluated": int}`;
-        a set with fewer than 2 evaluated coalitions is left out.
+        α → `{"sets": [(coalitions bool [m, n], values [m])], "planned": int,
+        "evaluated": int, "seeds": {seed count: coalitions}}`; a set with fewer
+        than `MIN_SET_COALITIONS` evaluated coalitions (or fewer than all, for
+        a smaller set) is left out of `sets`.
     """
     result = {}
     if data.plan.empty:
         return result
-    planned = data.plan[(data.plan["sample"] == "datamodel") & (data.plan["method"] == "retrain")]
+    plan = data.plan
+    planned = plan[(plan["phase"] == "datamodels") & (plan["sample"] == "datamodel") & (plan["method"] == "retrain")]
     for alpha, rows in planned.groupby("alpha"):
-        sets, evaluated = [], 0
+        sets, evaluated, seeds = [], 0, Counter()
         for _, members in rows.sort_values("position").groupby("set"):
             bits = [b for b in members["coalition"] if retrain is not None and b in retrain.values]
             evaluated += len(bits)
-            if len(bits) >= 2:
+            seeds.update(len(retrain.seeds[b]) for b in bits)
+            if len(bits) >= max(2, min(MIN_SET_COALITIONS, len(members))):
                 coalitions = np.stack([bits_to_coalition(b) for b in bits])
                 sets.append((coalitions, np.array([retrain.values[b] for b in bits])))
-        result[float(alpha)] = {"sets": sets, "planned": len(rows), "evaluated": evaluated}
+        result[float(alpha)] = {"sets": sets, "planned": len(rows), "evaluated": evaluated, "seeds": dict(sorted(seeds.items()))}
     return result
 
 

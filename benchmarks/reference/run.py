@@ -1,14 +1,19 @@
 """Run or resume the reference benchmark: sFT Shapley credit against retraining, scored by LDS.
 
-Each phase (noise, datamodels, retrain-shapley, sft, ft, loo, banzhaf,
-baselines) skips what is already done. Every finished coalition value is
-appended to `<results>/coalitions.csv` at once. At start the CSV rows are
-imported into the run store, so a run killed at any point loses at most the
-coalition in flight, even when the next session starts with an empty store.
+Each phase (noise, datamodels, sft, baselines, datamodel-seeds, ft,
+retrain-shapley, loo, banzhaf) skips what is already done. Every finished
+coalition value is appended to `<results>/coalitions.csv` at once. At start
+the CSV rows are imported into the run store, so a run killed at any point
+loses at most the coalition in flight, even when the next session starts
+with an empty store.
 
-Long run on the 2-core CPU machine (hours; see README.md for the estimate):
+Long run on the 2-core CPU machine (hours; see README.md for the estimate),
+one process per core; the processes split the coalitions between them:
 
-    nohup nice -n 19 python benchmarks/reference/run.py --config configs/cifar10-mini.yaml > reference.log 2>&1 &
+    for worker in 1 2; do
+      nohup nice -n 19 python benchmarks/reference/run.py --config configs/cifar10-mini.yaml \
+        --threads 1 --no-progress > reference-$worker.log 2>&1 &
+    done
 
 Then `python benchmarks/reference/report.py` rebuilds README.md from the CSVs.
 """
@@ -41,6 +46,7 @@ from coalition_log import (  # noqa: E402
     write_rows,
 )
 from store_import import import_rows  # noqa: E402
+from worker_locks import lock_folder_of  # noqa: E402
 
 from diffusion_credit.baseline_runs import resolve_methods  # noqa: E402
 from diffusion_credit.cli import setup_logging  # noqa: E402
@@ -70,6 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kernel-coalitions", type=int, default=64, help="Paired Shapley-kernel coalitions per sFT/FT step count (even).")
     parser.add_argument("--retrain-coalitions", type=int, default=32, help="How many of those coalitions are retrained (even).")
     parser.add_argument("--uniform-coalitions", type=int, default=32, help="Uniform coalitions of the Banzhaf phase, per method.")
+    parser.add_argument(
+        "--datamodel-seeds", type=int, default=3, help="Seeds per datamodel coalition in the datamodel-seeds phase, the config's own included."
+    )
     parser.add_argument("--semivalue-methods", default="retrain,sft", help="Methods of the loo and banzhaf phases.")
     parser.add_argument("--baselines", default=",".join(DEFAULT_BASELINES), help="Baselines of the baselines phase.")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
@@ -104,13 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     coalitions = CsvLog(results / "coalitions.csv", COALITION_COLUMNS, key="eval_key")
     stages = CsvLog(results / "stages.csv", STAGE_COLUMNS, key="digest")
     baselines = CsvLog(results / "baselines.csv", BASELINE_COLUMNS, key="digest")
-    import_rows(study.name, coalitions.rows)
+    locks = lock_folder_of(results)
+    with locks.hold("import"):
+        import_rows(study.name, coalitions.rows)
 
     variants = StudyVariants(study)
     plan = plan_phases(variants, _plan_settings(args, study))
-    _write_plan(results / "plan.csv", study.name, plan)
+    with locks.hold("plan"):
+        _write_plan(results / "plan.csv", study.name, plan)
 
-    runner = BenchmarkRunner(variants, coalitions, stages, machine=machine, deadline=deadline)
+    runner = BenchmarkRunner(variants, coalitions, stages, machine=machine, deadline=deadline, locks=locks)
     failures = 0
     try:
         for phase in phases:
@@ -166,6 +178,7 @@ def _plan_settings(args: argparse.Namespace, study: Study) -> PlanSettings:
             kernel_coalitions=args.kernel_coalitions,
             retrain_coalitions=args.retrain_coalitions,
             uniform_coalitions=args.uniform_coalitions,
+            datamodel_seeds=args.datamodel_seeds,
             semivalue_methods=tuple(name.strip() for name in args.semivalue_methods.split(",") if name.strip()),
         )
     except ValueError as error:
