@@ -175,6 +175,19 @@ def test_two_runners_split_the_work(repo_root, smoke):
     assert len(runs_of(smoke, "train")) <= 1
 
 
+def test_runner_skips_tasks_while_model_trains(repo_root, smoke):
+    """While another process holds the model lock, sFT tasks are left to it and retrains go on."""
+    locks = load_module(repo_root, "worker_locks").lock_folder_of(smoke.parent / "results")
+    with locks.hold("models"):
+        result = benchmark(repo_root, smoke, "--phases", "noise")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    rows = csv_rows(smoke.parent / "results" / "coalitions.csv")
+    assert {row["method"] for row in rows} == {"retrain"}
+    assert len(rows) == 9
+    assert "9 left to other runners" in result.stderr
+
+
 def test_max_minutes_stops_between_coalitions(repo_root, smoke):
     stopped = benchmark(repo_root, smoke, "--max-minutes", "0")
     assert stopped.returncode == 0, stopped.stderr[-3000:]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import mlflow
 import pandas as pd
-from benchmark_runner import BenchmarkRunner
+from benchmark_runner import MODEL_LOCK_WAIT_S, BenchmarkRunner
 from coalition_log import CsvLog
 
 from diffusion_credit import baseline_runs, store
@@ -36,7 +36,10 @@ def run_baseline_phase(study: Study, names: Sequence[str], log: CsvLog, runner: 
         if not claimed:
             logger.info("Baselines: another runner is computing them; skipped")
             return []
-        with runner.locks.hold("models"):
+        with runner.locks.hold("models", wait=MODEL_LOCK_WAIT_S) as held:
+            if not held:
+                logger.info("Baselines: another runner is training θ*; skipped")
+                return []
             study.full_model()
         return _run_pending(study, names, log, runner, machine=machine)
 

@@ -7,8 +7,9 @@ deadline stops it between two coalitions.
 
 Several runners may share one results folder and run store: a runner claims
 each task's lock before it evaluates the task and skips a task another runner
-holds, and `θ*` and `θ̃*` are trained by whichever runner needs them first
-while the others wait (see `worker_locks`).
+holds. `θ*` and `θ̃*` are trained by whichever runner needs them first; the
+others skip the tasks that need them meanwhile and go on with the rest (see
+`worker_locks`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ from diffusion_credit import store
 from diffusion_credit.coalitions import find_coalition_run
 from diffusion_credit.executors import make_executor
 
-__all__ = ["PhaseOutcome", "BenchmarkRunner", "CostModel", "DeadlineReached"]
+__all__ = ["PhaseOutcome", "BenchmarkRunner", "CostModel", "DeadlineReached", "MODEL_LOCK_WAIT_S"]
 
 logger = logging.getLogger(__name__)
+
+
+MODEL_LOCK_WAIT_S = 30.0
+"""How long a runner waits for the model lock: loading a trained model takes
+seconds, training one takes many minutes, and the runner has other work."""
 
 
 class DeadlineReached(Exception):
@@ -110,6 +116,7 @@ class BenchmarkRunner:
         self.machine = machine
         self.deadline = deadline
         self.locks = locks
+        self._model_wait = MODEL_LOCK_WAIT_S
         self.costs = CostModel(log.rows, machine)
 
     def run_phase(self, phase: str, tasks: Sequence[PlannedTask]) -> PhaseOutcome:
@@ -151,7 +158,7 @@ class BenchmarkRunner:
     def _resolve(self, task: PlannedTask, outcome: PhaseOutcome) -> None:
         with self.locks.hold(f"task-{task.eval_key}", wait=False) as claimed:
             if not claimed:
-                logger.info("Phase %s: %s of %s is being evaluated by another runner; skipped", task.phase, task.method, task.coalition)
+                logger.debug("Phase %s: %s of %s is being evaluated by another runner; skipped", task.phase, task.method, task.coalition)
                 outcome.busy += 1
                 return
             self._resolve_claimed(task, outcome)
@@ -165,7 +172,10 @@ class BenchmarkRunner:
             return
 
         self.check_deadline(f"{task.method} of coalition {task.coalition}")
-        self._prepare_models(task)
+        if not self._prepare_models(task):
+            logger.debug("Phase %s: %s of %s waits for a model another runner is training; skipped", task.phase, task.method, task.coalition)
+            outcome.busy += 1
+            return
         started = time.perf_counter()
         result = make_executor(study).run([task.task()])[0]
         if not result.ok:
@@ -190,16 +200,27 @@ class BenchmarkRunner:
         )
         return row if self.log.append(row, skip_known=True) else None
 
-    def _prepare_models(self, task: PlannedTask) -> None:
-        """Load or train `θ*` and `θ̃*` before the first coalition that needs them, outside its timing."""
+    def _prepare_models(self, task: PlannedTask) -> bool:
+        """Load or train `θ*` and `θ̃*` before the first coalition that needs them, outside its timing.
+
+        Returns:
+            False when another runner is training the model this task needs.
+        """
+        if task.method == "retrain" and not (task.seed is None and "0" not in task.coalition):
+            return True
         study = self.variants.base
-        with self.locks.hold("models"):
+        with self.locks.hold("models", wait=self._model_wait) as held:
+            # After one long wait, skip without waiting until the model is ready.
+            self._model_wait = MODEL_LOCK_WAIT_S if held else False
+            if not held:
+                return False
             if task.method == "sft":
                 study.pruned_model()
-            elif task.method == "ft" or (task.seed is None and "0" not in task.coalition):
+            else:
                 study.full_model()
             self._record_stage("train", study.train_digest)
             self._record_stage("prune", study.prune_digest)
+        return True
 
     def _record_stage(self, stage: str, digest: str) -> None:
         """Append the training time of the `train` or `prune` run with this digest, once, if it exists."""

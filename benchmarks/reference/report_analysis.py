@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from diffusion_credit.evaluation import BudgetPoint, LDSResult, lds_budget_curve, lds_over_sets
+from diffusion_credit.evaluation import BudgetPoint, lds_budget_curve, lds_over_sets
 from diffusion_credit.valuation import banzhaf_msr, bits_to_coalition, kernel_shap, leave_one_out
 
 __all__ = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,30 +35,43 @@ class LockFolder:
         self.folder = Path(folder)
 
     @contextlib.contextmanager
-    def hold(self, name: str, *, wait: bool = True) -> Iterator[bool]:
+    def hold(self, name: str, *, wait: bool | float = True) -> Iterator[bool]:
         """Hold the lock `name` for the `with` block.
 
         Args:
             name: the lock's name; characters unfit for a file name become `_`.
-            wait: block until the lock is free; when False, yield False at
-                once if another process holds it.
+            wait: True blocks until the lock is free; False gives up at once
+                when another process holds it; a number of seconds gives up
+                after that long.
 
         Yields:
-            True when this process holds the lock, False when `wait` is False
-            and another process holds it.
+            True when this process holds the lock, False when it gave up.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{_UNSAFE.sub('_', name)}.lock"
         with path.open("a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
+            if not _acquire(handle, wait):
                 yield False
                 return
             try:
                 yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _acquire(handle, wait: bool | float) -> bool:
+    if wait is True:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return True
+    give_up = time.monotonic() + float(wait)
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= give_up:
+                return False
+            time.sleep(0.2)
 
 
 def lock_folder_of(results: str | Path) -> LockFolder:
