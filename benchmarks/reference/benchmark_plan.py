@@ -257,13 +257,18 @@ def plan_phases(variants: StudyVariants, settings: PlanSettings) -> dict[str, li
 
 
 def _datamodel_tasks(variants: StudyVariants) -> list[PlannedTask]:
+    """Plan the datamodel coalitions, evaluated round-robin over the sets.
+
+    Taking position 0 of every set, then position 1, and so on lets a
+    partial run fill all sets evenly, so the LDS has several sets early.
+    """
     tasks, positions = [], {}
     for task in plan_datamodels(variants.base):
         set_key = (task.tags[store.TAG_DATAMODEL_ALPHA], task.tags[store.TAG_DATAMODEL_SET])
         position = positions.get(set_key, 0)
         positions[set_key] = position + 1
         tasks.append(variants.make_task("datamodels", "datamodel", position, task.coalition, "retrain", tags=task.tags))
-    return tasks
+    return sorted(tasks, key=lambda task: (task.alpha, task.position, task.set_index))
 
 
 def _noise_tasks(variants: StudyVariants, settings: PlanSettings, datamodels: Sequence[PlannedTask]) -> list[PlannedTask]:
