@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import mlflow
 import pytest
 
@@ -88,3 +91,47 @@ def test_user_tracking_uri_wins(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", user_uri)
     assert store.configure(f"sqlite:///{tmp_path / 'config.db'}") == user_uri
     assert store.configure(f"sqlite:///{tmp_path / 'other.db'}") == user_uri
+
+
+def dead_pid():
+    """Return the pid of a process that has exited."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def running_run(study, process):
+    client = mlflow.MlflowClient()
+    experiment_id = mlflow.get_experiment_by_name(study).experiment_id
+    tags = {store.TAG_KIND: "coalition", store.TAG_STUDY: study}
+    if process is not None:
+        tags[store.TAG_PROCESS] = process
+    return client.create_run(experiment_id, tags=tags).info.run_id
+
+
+def test_runs_of_exited_processes_are_killed(tracking):
+    with store.start_run("toy", "train"):
+        pass
+    dead = running_run("toy", store.process_label(dead_pid()))
+    alive = running_run("toy", store.process_label())
+    other_host = running_run("toy", f"elsewhere - {dead_pid()}")
+    untagged = running_run("toy", None)
+    host, boot_id, pid = store.process_label().split(" ")
+    rebooted = running_run("toy", f"{host} {boot_id}-before {pid}")
+
+    assert store.close_abandoned_runs("toy") == 2
+
+    client = mlflow.MlflowClient()
+    assert client.get_run(dead).info.status == "KILLED"
+    assert client.get_run(rebooted).info.status == "KILLED"
+    assert client.get_run(alive).info.status == "RUNNING"
+    assert client.get_run(other_host).info.status == "RUNNING"
+    assert client.get_run(untagged).info.status == "RUNNING"
+
+
+def test_run_tags_its_process(tracking):
+    with store.start_run("toy", "train") as run:
+        run_id = run.info.run_id
+
+    tags = mlflow.MlflowClient().get_run(run_id).data.tags
+    assert tags[store.TAG_PROCESS] == store.process_label()

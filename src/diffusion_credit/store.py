@@ -6,6 +6,11 @@ any experiment. Queries page through every result and, unless asked
 otherwise, return FINISHED runs only, so a run that was killed or failed
 halfway is never reused.
 
+Every run also records the process that runs it (`credit.process`: host,
+boot id and pid). A process killed halfway leaves its run RUNNING; the next
+entry point of the study on the same host marks such runs KILLED
+(`close_abandoned_runs`), so the MLflow UI does not show them as in progress.
+
 Runs that the project creates on its own go to the experiment named after
 the study. A run nested under a parent goes to the parent's experiment, so
 the MLflow UI shows it under that parent.
@@ -17,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -38,6 +44,7 @@ __all__ = [
     "search_runs",
     "find_finished",
     "start_run",
+    "close_abandoned_runs",
     "log_json",
     "download_artifact",
 ]
@@ -56,6 +63,7 @@ TAG_ESTIMATOR = "credit.estimator"
 TAG_PROPERTY = "credit.property"
 TAG_DATAMODEL_ALPHA = "credit.datamodel_alpha"
 TAG_DATAMODEL_SET = "credit.datamodel_set"
+TAG_PROCESS = "credit.process"
 
 KINDS = ("dataset", "train", "prune", "coalition", "datamodels", "attribution", "lds", "attribute", "sweep")
 
@@ -154,7 +162,7 @@ def start_run(
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown run kind {kind!r}; expected one of {', '.join(KINDS)}.")
-    all_tags = {TAG_KIND: kind, TAG_STUDY: study, **(tags or {})}
+    all_tags = {TAG_KIND: kind, TAG_STUDY: study, TAG_PROCESS: process_label(), **(tags or {})}
 
     active = mlflow.active_run()
     attach = active is None and not nested and parent_run_id is None and "MLFLOW_RUN_ID" in os.environ
@@ -186,6 +194,38 @@ def start_run(
     with run:
         mlflow.set_tags(all_tags)
         yield run
+
+
+def process_label(pid: int | None = None) -> str:
+    """Return `host boot-id pid` of this process (or of `pid` on this host); boot id is `-` where unknown."""
+    return f"{socket.gethostname()} {_boot_id()} {os.getpid() if pid is None else pid}"
+
+
+def close_abandoned_runs(study: str, *, client: MlflowClient | None = None) -> int:
+    """Mark KILLED the RUNNING runs of `study` whose process on this host is gone; return how many.
+
+    A run's process is gone when the host booted since it started, or when no
+    process has its pid. Runs of other hosts, and runs without a
+    `credit.process` tag, are left alone: this host cannot tell whether they
+    still run.
+
+    NOTE: a process in another pid namespace under the same host name (a
+    container on the host network) looks gone. Its run is marked KILLED while
+    it works and still ends FINISHED, so it is reused as usual.
+    """
+    client = client or MlflowClient()
+    host, boot_id, _ = process_label().split(" ")
+    closed = []
+    for run in search_runs({TAG_STUDY: study}, statuses=("RUNNING",), client=client):
+        parts = run.data.tags.get(TAG_PROCESS, "").split(" ")
+        if len(parts) != 3 or parts[0] != host or not parts[2].isdigit():
+            continue
+        if parts[1] != boot_id or not _process_exists(int(parts[2])):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            closed.append(run.info.run_id)
+    if closed:
+        logger.info("Marked %d runs of study %s KILLED: their processes on %s exited without ending them.", len(closed), study, host)
+    return len(closed)
 
 
 def log_json(payload: Any, artifact_file: str) -> None:
@@ -226,6 +266,23 @@ def _all_experiment_ids(client: MlflowClient) -> list[str]:
         page_token = page.token
         if not page_token:
             return ids
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or "-"
+    except OSError:
+        return "-"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _quote(value: str) -> str:

@@ -87,7 +87,10 @@ class Study:
         return digest("prune", self.train_digest, self.config.pruning)
 
     def tracking(self) -> str:
-        return store.configure(self.config.tracking.uri)
+        """Point MLflow at the study's run store, close its abandoned runs and return the store's URI."""
+        uri = store.configure(self.config.tracking.uri)
+        store.close_abandoned_runs(self.name)
+        return uri
 
     # Models and the property are built once per process and shared by stages.
 
