@@ -1,7 +1,7 @@
 """The reference benchmark: kill and resume, a new session with an empty store, stable eval keys, the report."""
 
 import csv
-import importlib.util
+import importlib
 import os
 import shutil
 import signal
@@ -40,15 +40,11 @@ def smoke(tmp_path, repo_root):
 
 
 def load_module(repo_root, name):
-    """Load a script module of benchmarks/reference, which import each other by bare name as run.py does."""
-    folder = repo_root / "benchmarks" / "reference"
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-    path = folder / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"reference_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Import a script module of benchmarks/reference by its bare name, as run.py and its siblings import each other."""
+    folder = str(repo_root / "benchmarks" / "reference")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
 
 
 def benchmark(repo_root, config, *extra, wait=True, database="mlflow.db"):
@@ -324,3 +320,29 @@ def test_csv_log_skips_keys_another_writer_added(repo_root, tmp_path):
     first.refresh()
     assert "b" in first
     assert [row["value"] for row in coalition_log.read_rows(path)] == ["1.0", "3.0"]
+
+
+def test_reliability_recovers_known_variances(repo_root):
+    analysis = load_module(repo_root, "report_analysis")
+    reliability = load_module(repo_root, "report_reliability")
+    rng = np.random.default_rng(0)
+    true_values = rng.normal(1.5, 0.03, size=3000)
+    seeds = {f"c{index}": list(value + rng.normal(0.0, 0.05, size=3)) for index, value in enumerate(true_values)}
+    game = analysis.Game("retrain", None, {bits: float(np.mean(v)) for bits, v in seeds.items()}, seeds)
+
+    (row,) = reliability.reliability_rows({("retrain", None): game}, list(seeds))
+
+    assert row["sigma_within"] == pytest.approx(0.05, rel=0.03)
+    assert row["sigma_between"] == pytest.approx(0.03, rel=0.08)
+    assert row["reliability_one"] == pytest.approx(0.03**2 / (0.03**2 + 0.05**2), abs=0.03)
+    assert row["reliability"] == pytest.approx(0.03**2 / (0.03**2 + 0.05**2 / 3), abs=0.03)
+    assert row["ceiling"] == pytest.approx(row["reliability"] ** 0.5)
+
+
+def test_reliability_needs_replicates(repo_root):
+    analysis = load_module(repo_root, "report_analysis")
+    reliability = load_module(repo_root, "report_reliability")
+    seeds = {"a": [1.0], "b": [2.0], "c": [3.0]}
+    game = analysis.Game("retrain", None, {bits: v[0] for bits, v in seeds.items()}, seeds)
+
+    assert reliability.reliability_rows({("retrain", None): game}, list(seeds)) == []

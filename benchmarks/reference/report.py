@@ -23,11 +23,14 @@ sys.path.insert(0, str(REFERENCE_DIR))
 
 import report_analysis as analysis  # noqa: E402
 from coalition_log import format_duration  # noqa: E402
+from report_reliability import reliability_rows  # noqa: E402
 from report_text import conclusions  # noqa: E402
 
 logger = logging.getLogger("reference.report")
 
 NOT_MEASURED = "not measured yet"
+NOISE_ROWS_SHOWN = 10
+
 RUN_COMMAND = (
     "for worker in 1 2; do nohup nice -n 19 python benchmarks/reference/run.py --config configs/cifar10-mini.yaml "
     "--threads 1 --no-progress > reference-$worker.log 2>&1 & done"
@@ -63,6 +66,7 @@ def build_report(data: analysis.BenchmarkData, output: Path) -> str:
     lds = analysis.lds_rows(estimates, truth)
     fidelity = analysis.fidelity_rows(games, data.num_contributors)
     noise = analysis.noise_rows(games)
+    reliability = reliability_rows(games, _datamodel_coalitions(data, analysis.report_alpha(truth)))
     status = analysis.status_rows(data, costs)
 
     plots = {
@@ -76,8 +80,8 @@ def build_report(data: analysis.BenchmarkData, output: Path) -> str:
         _cost_section(costs),
         _budget_section(estimates, plots["budget"]),
         _fidelity_section(fidelity, plots["fidelity"]),
-        _noise_section(noise),
-        "## Conclusions so far\n\n" + conclusions(lds, fidelity, noise, costs, estimates, truth),
+        _noise_section(noise, reliability, analysis.report_alpha(truth)),
+        "## Conclusions so far\n\n" + conclusions(lds, fidelity, noise, reliability, costs, estimates, truth),
     ]
     return "\n\n".join(sections).rstrip() + "\n"
 
@@ -253,7 +257,7 @@ def _fidelity_section(fidelity, plot: Path | None) -> str:
     return "\n".join(lines)
 
 
-def _noise_section(noise) -> str:
+def _noise_section(noise, reliability, alpha) -> str:
     lines = ["## Seed-noise floor", ""]
     if not noise:
         return "\n".join(lines + [f"{NOT_MEASURED}."])
@@ -271,11 +275,45 @@ def _noise_section(noise) -> str:
             f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {row['seeds']} | "
             f"{row['mean_std']:.4f} | {spread} | {ratio} |"
         )
+    lines += _reliability_table(reliability, alpha)
     lines += ["", "| method | coalition | mean | std | seeds |", "|---|---|---|---|---|"]
     for row in noise:
-        for bits, (mean, std, count) in row["per_coalition"].items():
+        listed = list(row["per_coalition"].items())[:NOISE_ROWS_SHOWN]
+        for bits, (mean, std, count) in listed:
             lines.append(f"| {analysis.method_label(row['method'], row['steps'])} | `{bits}` | {mean:.4f} | {std:.4f} | {count} |")
+    if any(len(row["per_coalition"]) > NOISE_ROWS_SHOWN for row in noise):
+        lines += ["", f"(At most {NOISE_ROWS_SHOWN} coalitions per method are listed; `results/coalitions.csv` has every seed.)"]
     return "\n".join(lines)
+
+
+def _reliability_table(reliability, alpha) -> list[str]:
+    if not reliability:
+        return []
+    lines = [
+        "",
+        f"Signal and noise over the datamodel coalitions of α = {alpha:g}: the seed std σ_w (pooled), the std of "
+        "the true values between coalitions σ_b (the spread of the seed means less their noise), the reliability "
+        "R = σ_b² / (σ_b² + σ_w²/k) of a k-seed value, and √R, the highest correlation even exact values can "
+        "reach with these values. For the retrained values, √R caps every LDS above.",
+        "",
+        "| method | coalitions | mean seeds k | σ_w | σ_b | R, 1 seed | R, as measured | ceiling √R |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in reliability:
+        lines.append(
+            f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {row['mean_seeds']:.2f} | "
+            f"{row['sigma_within']:.4f} | {row['sigma_between']:.4f} | {row['reliability_one']:.2f} | "
+            f"{row['reliability']:.2f} | {row['ceiling']:.2f} |"
+        )
+    return lines
+
+
+def _datamodel_coalitions(data: analysis.BenchmarkData, alpha: float | None) -> list[str]:
+    plan = data.plan
+    if alpha is None or plan.empty:
+        return []
+    rows = plan[(plan["phase"] == "datamodels") & (plan["alpha"] == alpha)]
+    return list(rows["coalition"])
 
 
 def _plot_budget(estimates, truth, path: Path) -> Path | None:

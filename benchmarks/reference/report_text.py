@@ -18,10 +18,11 @@ NOISE_RATIO_HIGH = 0.5
 """Seed std over the spread across coalitions above which one seed cannot rank coalitions reliably."""
 
 
-def conclusions(lds_rows, fidelity, noise, costs: pd.DataFrame, estimates: Sequence[Estimate], truth) -> str:
+def conclusions(lds_rows, fidelity, noise, reliability, costs: pd.DataFrame, estimates: Sequence[Estimate], truth) -> str:
     """Return the conclusions as markdown bullet points."""
     bullets = []
     bullets += _lds_findings(lds_rows)
+    bullets += _ceiling_findings(reliability)
     bullets += _budget_findings(estimates, truth)
     bullets += _cost_findings(costs)
     bullets += _fidelity_findings(fidelity)
@@ -69,6 +70,18 @@ def _lds_findings(lds_rows) -> list[str]:
         bullets.append(text + ".")
         bullets += _sft_against_retrain(rows, alpha)
     return bullets
+
+
+def _ceiling_findings(reliability) -> list[str]:
+    retrain = next((row for row in reliability if row["method"] == "retrain"), None)
+    if retrain is None:
+        return []
+    return [
+        f"The ground truth is the mean of {retrain['mean_seeds']:.1f} seeds per datamodel coalition on average; "
+        f"its reliability is {retrain['reliability']:.2f}, so no attribution can reach an LDS much above "
+        f"{retrain['ceiling']:.2f} against it (one seed alone: reliability {retrain['reliability_one']:.2f}; "
+        f"σ_w = {retrain['sigma_within']:.4f} between seeds against σ_b = {retrain['sigma_between']:.4f} between coalitions)."
+    ]
 
 
 def _sft_against_retrain(rows, alpha) -> list[str]:

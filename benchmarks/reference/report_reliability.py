@@ -1,0 +1,82 @@
+"""How much of a game's spread between coalitions is signal, and what that caps.
+
+A coalition value from one seed is the coalition's true value plus seed
+noise. Across the datamodel coalitions (the population every LDS set is
+drawn from) the one-way random-effects split of the variance is
+
+    var(mean of k seeds) = σ_b² + σ_w² / k,
+
+with σ_w² the pooled variance between seeds of one coalition and σ_b² the
+variance of the true values between coalitions. The reliability of a k-seed
+value is `R_k = σ_b² / (σ_b² + σ_w² / k)`, and `√R_k` bounds the correlation
+that even the exact values can reach with such noisy ones. So `√R` of the
+retrained ground truth is the ceiling an LDS should be read against (the
+bound is for Pearson; Spearman behaves alike for values this close to normal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+from report_analysis import Game, GameId
+
+__all__ = ["reliability_rows"]
+
+
+def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Iterable[str]) -> list[dict]:
+    """Return the variance split and reliability of each game over the datamodel coalitions.
+
+    Args:
+        all_games: the games of the report.
+        datamodel_coalitions: the planned datamodel coalitions of one α.
+
+    Returns:
+        One row per game with seed replicates and at least 3 evaluated
+        datamodel coalitions: `coalitions`, `mean_seeds`, `sigma_within`,
+        `sigma_between`, `reliability_one` (one seed), `reliability`
+        (the seeds as measured) and `ceiling` (`√reliability`).
+    """
+    population = list(dict.fromkeys(datamodel_coalitions))
+    rows = []
+    for (method, steps), game in sorted(all_games.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
+        within = _pooled_within_variance(game.seeds.values())
+        members = [bits for bits in population if bits in game.values]
+        if within is None or len(members) < 3:
+            continue
+
+        means = np.array([game.values[bits] for bits in members])
+        counts = np.array([len(game.seeds[bits]) for bits in members], dtype=float)
+        between = max(0.0, float(np.var(means, ddof=1)) - within * float(np.mean(1.0 / counts)))
+
+        mean_seeds = float(np.mean(counts))
+        reliability = _reliability(between, within, mean_seeds)
+        rows.append(
+            {
+                "method": method,
+                "steps": steps,
+                "coalitions": len(members),
+                "mean_seeds": mean_seeds,
+                "sigma_within": within**0.5,
+                "sigma_between": between**0.5,
+                "reliability_one": _reliability(between, within, 1.0),
+                "reliability": reliability,
+                "ceiling": reliability**0.5,
+            }
+        )
+    return rows
+
+
+def _pooled_within_variance(replicates: Iterable[list[float]]) -> float | None:
+    """Return the pooled variance between seeds over coalitions with at least 2 seeds, or None."""
+    squares, degrees = 0.0, 0
+    for values in replicates:
+        if len(values) >= 2:
+            squares += float(np.var(values, ddof=1)) * (len(values) - 1)
+            degrees += len(values) - 1
+    return squares / degrees if degrees else None
+
+
+def _reliability(between: float, within: float, seeds: float) -> float:
+    total = between + within / seeds
+    return between / total if total > 0 else 0.0
