@@ -31,6 +31,11 @@ logger = logging.getLogger("reference.report")
 NOT_MEASURED = "not measured yet"
 NOISE_ROWS_SHOWN = 10
 
+DEVICE_COMMAND = (
+    "cp -r benchmarks/reference/results $OUT/ && python benchmarks/reference/run.py --device cuda "
+    "--results $OUT/results --max-minutes 8 --no-progress"
+)
+
 RUN_COMMAND = (
     "for worker in 1 2; do nohup nice -n 19 python benchmarks/reference/run.py --config configs/cifar10-mini.yaml "
     "--threads 1 --no-progress > reference-$worker.log 2>&1 & done"
@@ -111,6 +116,9 @@ def _header(data: analysis.BenchmarkData) -> str:
         f"Run or resume (hours on 2 CPU cores; one process per core, they split the coalitions): `{RUN_COMMAND}`",
         "",
         "Rebuild this page from the CSV files in `results/`: `python benchmarks/reference/report.py`",
+        "",
+        f"On another machine, e.g. a GPU lent for a few minutes: `{DEVICE_COMMAND}`; back here, "
+        "`python benchmarks/reference/merge_results.py <that results folder>` appends the values that are new.",
         "",
         "Machines: " + ("; ".join(f"`{machine}`" for machine in machines) or NOT_MEASURED) + ".",
         "",
