@@ -91,8 +91,10 @@ def test_budget_curve_costs_and_prefixes():
     assert "add at least" in curve[0].error
     assert curve[1].lds is not None
     # A pairwise game is solved exactly by paired KernelSHAP, so the LDS is
-    # that of the true Shapley values, the same at every defined prefix.
-    assert curve[2].lds.mean == pytest.approx(curve[1].lds.mean)
+    # that of the true Shapley values at every defined prefix. Coalitions whose
+    # predictions tie in exact arithmetic may rank either way after rounding,
+    # which moves the rank correlation in the fifth decimal.
+    assert curve[2].lds.mean == pytest.approx(curve[1].lds.mean, abs=1e-3)
     assert curve[2].to_row()["lds_mean"] == curve[2].lds.mean
     assert curve[0].to_row()["lds_mean"] is None
 
