@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -135,3 +136,16 @@ def test_run_tags_its_process(tracking):
 
     tags = mlflow.MlflowClient().get_run(run_id).data.tags
     assert tags[store.TAG_PROCESS] == store.process_label()
+
+
+def test_processes_create_new_store_together(tmp_path):
+    """Two processes configuring one new sqlite store at once both succeed."""
+    uri = f"sqlite:///{tmp_path / 'new.db'}"
+    script = f"from diffusion_credit import store; store.configure({uri!r}); store.close_abandoned_runs('toy')"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    processes = [subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [process.communicate(timeout=120)[1] for process in processes]
+
+    for process, error in zip(processes, errors):
+        assert process.returncode == 0, error[-2000:]
+    assert mlflow.MlflowClient(uri).search_experiments()

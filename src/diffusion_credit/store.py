@@ -87,7 +87,29 @@ def configure(uri: str | None = None) -> str:
         _user_tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
     resolved = _user_tracking_uri or uri or "sqlite:///mlflow.db"
     mlflow.set_tracking_uri(resolved)
+    _create_sqlite_schema(resolved)
     return resolved
+
+
+def _create_sqlite_schema(uri: str) -> None:
+    """Open a sqlite store once under a file lock beside it, so that it exists before any run is logged.
+
+    MLflow creates and migrates a sqlite store's tables on first use. Two
+    processes that start together on a new file (two benchmark runners, two
+    sweep workers) both run the migration, and one fails with "table
+    _alembic_tmp_metrics already exists". The lock makes the second wait
+    until the first has finished. A server URI (PostgreSQL, MySQL) is left
+    to the server.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    import fcntl
+
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        MlflowClient(uri).search_experiments(max_results=1)
 
 
 def search_runs(
