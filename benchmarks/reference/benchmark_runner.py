@@ -15,6 +15,7 @@ others skip the tasks that need them meanwhile and go on with the rest (see
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -65,7 +66,7 @@ class PhaseOutcome:
 
 
 class CostModel:
-    """Mean measured seconds per coalition by (method, fine-tuning steps), from the CSV rows of this machine."""
+    """Median measured seconds per coalition by (method, fine-tuning steps), from the CSV rows of this machine."""
 
     def __init__(self, rows: Sequence[dict], machine: str):
         self.seconds: dict[tuple, list[float]] = defaultdict(list)
@@ -84,7 +85,7 @@ class CostModel:
             measured = self.seconds.get((task.method, task.finetune_steps))
             if not measured:
                 return None
-            total += sum(measured) / len(measured)
+            total += statistics.median(measured)
         return total
 
 

@@ -162,7 +162,7 @@ def _status_section(data, truth, status) -> str:
     lines += [
         "",
         f"Estimated time for the rest: {format_duration(total)}{'' if known else ' plus the unmeasured parts'}, "
-        f"from the mean measured seconds per coalition on `{machine}` (an estimate; values shared between phases "
+        f"from the median measured seconds per coalition on `{machine}` (an estimate; values shared between phases "
         "are counted in each).",
     ]
     return "\n".join(lines)
@@ -205,18 +205,18 @@ def _cost_section(costs) -> str:
     if costs.empty:
         return "\n".join(lines + [f"{NOT_MEASURED}."])
     lines += [
-        "Wall seconds per coalition (mean over the coalitions measured; retrain rows of the empty and full "
-        "coalitions left out, since they load a model). *Speed-up* is retraining's mean over the method's, on the same machine.",
+        "Wall seconds per coalition (median over the coalitions measured, since a coalition that ran beside "
+        "other work takes longer; retrain rows of the empty and full coalitions left out, since they load a model). "
+        "*Speed-up* is retraining's median over the method's, on the same machine.",
         "",
-        "| machine | method | coalitions | train s | sample s | property s | total s | std s | speed-up |",
+        "| machine | method | coalitions | train s | sample s | property s | total s | slowest s | speed-up |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for _, row in costs.iterrows():
         speedup = "retrain not measured" if row["speedup"] is None or row["speedup"] != row["speedup"] else f"{row['speedup']:.1f}×"
-        std = "" if row["total_std_s"] != row["total_std_s"] else f"{row['total_std_s']:.1f}"
         lines.append(
             f"| {row['machine']} | {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | "
-            f"{row['train_s']:.1f} | {row['sample_s']:.1f} | {row['property_s']:.1f} | {row['total_s']:.1f} | {std} | {speedup} |"
+            f"{row['train_s']:.1f} | {row['sample_s']:.1f} | {row['property_s']:.1f} | {row['total_s']:.1f} | {row['slowest_s']:.1f} | {speedup} |"
         )
     return "\n".join(lines)
 

@@ -239,21 +239,23 @@ def cost_table(data: BenchmarkData) -> pd.DataFrame:
     """Return seconds per coalition by method, step count and machine, with the speed-up over retraining.
 
     Retrain rows of the empty and the full coalition are left out: they are
-    the untrained model and `θ*`, loaded rather than trained.
+    the untrained model and `θ*`, loaded rather than trained. The columns are
+    medians, because a coalition that ran while the machine was busy with
+    other work can take several times as long; `slowest_s` shows how long.
     """
     frame = data.coalitions[data.coalitions["total_s"].notna()].copy()
     boundary = (frame["method"] == "retrain") & ~(frame["coalition"].str.contains("0") & frame["coalition"].str.contains("1"))
     frame = frame[~boundary]
     if frame.empty:
-        return pd.DataFrame(columns=["machine", "method", "steps", "coalitions", "train_s", "sample_s", "property_s", "total_s", "total_std_s", "speedup"])
+        return pd.DataFrame(columns=["machine", "method", "steps", "coalitions", "train_s", "sample_s", "property_s", "total_s", "slowest_s", "speedup"])
     frame["steps"] = frame["finetune_steps"].fillna(-1)
     table = frame.groupby(["machine", "method", "steps"]).agg(
         coalitions=("total_s", "size"),
-        train_s=("train_s", "mean"),
-        sample_s=("sample_s", "mean"),
-        property_s=("property_s", "mean"),
-        total_s=("total_s", "mean"),
-        total_std_s=("total_s", "std"),
+        train_s=("train_s", "median"),
+        sample_s=("sample_s", "median"),
+        property_s=("property_s", "median"),
+        total_s=("total_s", "median"),
+        slowest_s=("total_s", "max"),
     ).reset_index()
     table["steps"] = pd.Series([None if steps == -1 else int(steps) for steps in table["steps"]], index=table.index, dtype=object)
     retrain = table[table["method"] == "retrain"].set_index("machine")["total_s"]
@@ -264,13 +266,13 @@ def cost_table(data: BenchmarkData) -> pd.DataFrame:
 
 
 def unit_seconds(costs: pd.DataFrame, machine: str | None) -> float | None:
-    """Return the cost unit on `machine`: mean seconds of one retrain plus its inference, or None."""
+    """Return the cost unit on `machine`: median seconds of one retrain plus its inference, or None."""
     rows = costs[(costs["machine"] == machine) & (costs["method"] == "retrain")]
     return None if rows.empty else float(rows["total_s"].iloc[0])
 
 
 def method_seconds(costs: pd.DataFrame, machine: str | None, method: str, steps: int | None) -> float | None:
-    """Return the mean seconds of one coalition of `method` at `steps` on `machine`, or None."""
+    """Return the median seconds of one coalition of `method` at `steps` on `machine`, or None."""
     rows = costs[(costs["machine"] == machine) & (costs["method"] == method)]
     rows = rows[rows["steps"].map(lambda value: value == steps)]
     return None if rows.empty else float(rows["total_s"].iloc[0])
@@ -367,7 +369,7 @@ def noise_rows(all_games: dict[GameId, Game]) -> list[dict]:
 def status_rows(data: BenchmarkData, costs: pd.DataFrame) -> list[dict]:
     """Return per phase: distinct values planned, done, left and the estimated seconds left.
 
-    The estimate sums the mean measured seconds of each remaining task's
+    The estimate sums the median measured seconds of each remaining task's
     method and step count on the primary machine. It is None when one of
     them was never measured. Retrain tasks of the empty and full coalitions
     count 0 s, because they load a model.
