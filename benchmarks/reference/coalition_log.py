@@ -232,14 +232,29 @@ def write_rows(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[
 
 
 def describe_machine(device: str) -> str:
-    """Return a short machine label: CPU cores, processor, torch version and device (with the GPU name)."""
+    """Return a short machine label: CPU cores, CPU model and vector ISA, torch version and device (with the GPU name).
+
+    Costs are compared per label, so two machines must not share one: the
+    same 2-core label once covered CPUs three times apart in speed.
+    """
     import torch
 
-    processor = platform.processor() or platform.machine()
+    processor = f"{_cpu_model()} ({torch.backends.cpu.get_cpu_capability()})"
     label = f"{os.cpu_count()} CPU cores {processor}, torch {torch.__version__}, {device}"
     if device.startswith("cuda") and torch.cuda.is_available():
         label += f" ({torch.cuda.get_device_name(0)})"
     return label
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def format_duration(seconds: float) -> str:
