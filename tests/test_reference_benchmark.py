@@ -272,7 +272,7 @@ def test_report_on_additive_game(repo_root, tmp_path):
     assert "| 0.5 | KernelSHAP, retrain | 1.000 |" in readme
     assert "| 0.5 | KernelSHAP, sFT 5 steps | 1.000 |" in readme
     assert "| sFT 5 steps | " in readme
-    assert "| 1.000 | 1.000 |" in readme
+    assert "| 1.000 | [1.00, 1.00] | 1.000 |" in readme
     assert "| retrain | `1100` | 0.5000 | 0.1000 | 3 |" in readme
     assert "10.0×" in readme
     assert "Baselines: not measured yet." in readme
@@ -371,3 +371,23 @@ def test_merge_rejects_folder_without_values(repo_root, tmp_path):
 
     with pytest.raises(SystemExit, match="has no coalitions.csv"):
         merge_results.merge(tmp_path / "missing", tmp_path / "here")
+
+
+def test_pearson_interval_fisher_z(repo_root):
+    analysis = load_module(repo_root, "report_analysis")
+
+    low, high = analysis.pearson_interval(0.5, 28)
+
+    assert low == pytest.approx(np.tanh(np.arctanh(0.5) - 1.959964 / 5), abs=1e-6)
+    assert high == pytest.approx(np.tanh(np.arctanh(0.5) + 1.959964 / 5), abs=1e-6)
+    assert analysis.pearson_interval(0.5, 3) == (None, None)
+
+
+def test_fidelity_trend_needs_separated_intervals(repo_root):
+    report_text = load_module(repo_root, "report_text")
+    wide = [{"pearson": 0.1, "pearson_low": -0.6, "pearson_high": 0.7}, {"pearson": 0.5, "pearson_low": -0.2, "pearson_high": 0.9}]
+    apart = [{"pearson": 0.1, "pearson_low": 0.0, "pearson_high": 0.2}, {"pearson": 0.8, "pearson_low": 0.7, "pearson_high": 0.9}]
+
+    assert report_text._fidelity_rises(wide) is None
+    assert report_text._fidelity_rises(apart) is True
+    assert report_text._fidelity_rises(apart[::-1]) is False

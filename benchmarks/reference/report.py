@@ -253,13 +253,14 @@ def _fidelity_section(fidelity, plot: Path | None) -> str:
         "Correlation of each fine-tuning method's coalition values with the retrained values of the same "
         "coalitions (datamodel and kernel coalitions both have; boundary coalitions left out).",
         "",
-        "| method | coalitions | Pearson | Spearman |",
-        "|---|---|---|---|",
+        "| method | coalitions | Pearson | 95% CI | Spearman |",
+        "|---|---|---|---|---|",
     ]
     for row in fidelity:
         pearson = NOT_MEASURED if row["pearson"] is None else f"{row['pearson']:.3f}"
+        interval = "" if row["pearson_low"] is None else f"[{row['pearson_low']:.2f}, {row['pearson_high']:.2f}]"
         spearman = NOT_MEASURED if row["spearman"] is None else f"{row['spearman']:.3f}"
-        lines.append(f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {pearson} | {spearman} |")
+        lines.append(f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {pearson} | {interval} | {spearman} |")
     if plot is not None:
         lines += ["", f"![Pearson against fine-tuning steps]({plot.name})"]
     return "\n".join(lines)

@@ -317,7 +317,8 @@ def fidelity_rows(all_games: dict[GameId, Game], num_contributors: int) -> list[
     """Return the Pearson and Spearman correlation of each fine-tuning game with the retrained values.
 
     Compared on the coalitions both have, boundary coalitions left out;
-    None where fewer than 3 coalitions are shared.
+    None where fewer than 3 coalitions are shared. `pearson_low` and
+    `pearson_high` bound the 95% Fisher-z interval (None below 4 coalitions).
     """
     retrain = all_games.get(("retrain", None))
     rows = []
@@ -326,14 +327,35 @@ def fidelity_rows(all_games: dict[GameId, Game], num_contributors: int) -> list[
             continue
         shared = [b for b in game.values if b in retrain.values and "0" in b and "1" in b]
         pearson = spearman = None
+        interval = (None, None)
         if len(shared) >= 3:
             x = np.array([game.values[b] for b in shared])
             y = np.array([retrain.values[b] for b in shared])
             if np.ptp(x) > 0 and np.ptp(y) > 0:
                 pearson = float(stats.pearsonr(x, y).statistic)
                 spearman = float(stats.spearmanr(x, y).statistic)
-        rows.append({"method": method, "steps": steps, "coalitions": len(shared), "pearson": pearson, "spearman": spearman})
+                interval = pearson_interval(pearson, len(shared))
+        rows.append(
+            {
+                "method": method,
+                "steps": steps,
+                "coalitions": len(shared),
+                "pearson": pearson,
+                "pearson_low": interval[0],
+                "pearson_high": interval[1],
+                "spearman": spearman,
+            }
+        )
     return rows
+
+
+def pearson_interval(r: float, n: int) -> tuple[float | None, float | None]:
+    """Return the 95% interval of a Pearson correlation from `n` pairs (Fisher z), or Nones for n < 4."""
+    if n < 4:
+        return None, None
+    z = np.arctanh(np.clip(r, -0.999999, 0.999999))
+    half = 1.959963984540054 / np.sqrt(n - 3)
+    return float(np.tanh(z - half)), float(np.tanh(z + half))
 
 
 def noise_rows(all_games: dict[GameId, Game]) -> list[dict]:

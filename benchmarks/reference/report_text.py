@@ -148,15 +148,35 @@ def _fidelity_findings(fidelity) -> list[str]:
         rows = sorted((r for r in fidelity if r["method"] == method and r["pearson"] is not None), key=lambda r: r["steps"])
         if not rows:
             continue
-        series = ", ".join(f"{r['pearson']:.2f} at {r['steps']} steps ({r['coalitions']} coalitions)" for r in rows)
+        series = ", ".join(f"{_pearson_text(r)} at {r['steps']} steps ({r['coalitions']} coalitions)" for r in rows)
         name = method_label(method, 0).split()[0]
         if len(rows) == 1:
             bullets.append(f"{name} values correlate with retrained ones at Pearson {series}.")
             continue
-        rising = all(b["pearson"] > a["pearson"] for a, b in zip(rows, rows[1:]))
-        trend = "rises with the step count" if rising else "does not rise steadily with the step count"
+        if _fidelity_rises(rows) is None:
+            trend = "cannot be compared across step counts yet (the 95% intervals overlap)"
+        elif _fidelity_rises(rows):
+            trend = "rises with the step count"
+        else:
+            trend = "does not rise steadily with the step count"
         bullets.append(f"The Pearson correlation of {name} with retrained values {trend}: {series}.")
     return bullets
+
+
+def _pearson_text(row) -> str:
+    if row["pearson_low"] is None:
+        return f"{row['pearson']:.2f}"
+    return f"{row['pearson']:.2f} [{row['pearson_low']:.2f}, {row['pearson_high']:.2f}]"
+
+
+def _fidelity_rises(rows) -> bool | None:
+    """Return whether fidelity rises from each step count to the next; None when some neighbours' intervals overlap."""
+    pairs = list(zip(rows, rows[1:]))
+    if any(a["pearson_low"] is None or b["pearson_low"] is None for a, b in pairs):
+        return None
+    if any(a["pearson_high"] >= b["pearson_low"] and b["pearson_high"] >= a["pearson_low"] for a, b in pairs):
+        return None
+    return all(b["pearson"] > a["pearson"] for a, b in pairs)
 
 
 def _noise_findings(noise) -> list[str]:
@@ -188,7 +208,12 @@ def _next_steps(lds_rows, fidelity, noise) -> list[str]:
             "would sharpen the LDS more than more coalitions."
         )
     sft = sorted((r for r in fidelity if r["method"] == "sft" and r["pearson"] is not None), key=lambda r: r["steps"])
-    if len(sft) >= 2 and sft[-1]["pearson"] > sft[-2]["pearson"]:
+    if len(sft) >= 2 and _fidelity_rises(sft[-2:]) is None:
+        bullets.append(
+            "Next: the sFT fidelity at different step counts is not yet told apart, so more coalitions retrained "
+            "and fine-tuned (the datamodel coalitions) come before a sweep of `finetune.steps`."
+        )
+    elif len(sft) >= 2 and sft[-1]["pearson"] > sft[-2]["pearson"]:
         bullets.append(
             f"Next: the sFT fidelity still grows at {sft[-1]['steps']} steps, so a sweep of `finetune.steps` "
             "above that (and of `pruning.ratio`) against LDS under the compute budget is the next tuning target."
