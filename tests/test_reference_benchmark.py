@@ -351,19 +351,19 @@ def test_reliability_needs_replicates(repo_root):
 def test_merge_appends_only_new_keys(repo_root, tmp_path):
     coalition_log = load_module(repo_root, "coalition_log")
     merge_results = load_module(repo_root, "merge_results")
-    here, there = tmp_path / "here", tmp_path / "there"
-    for folder, keys in ((here, ("a", "b")), (there, ("b", "c"))):
+    local, remote = tmp_path / "here", tmp_path / "there"
+    for folder, keys in ((local, ("a", "b")), (remote, ("b", "c"))):
         log = coalition_log.CsvLog(folder / "coalitions.csv", coalition_log.COALITION_COLUMNS, key="eval_key")
         log.extend([{"eval_key": key, "value": f"{folder.name}-{key}"} for key in keys])
-    scores = coalition_log.CsvLog(there / "baselines.csv", coalition_log.BASELINE_COLUMNS, key="digest")
+    scores = coalition_log.CsvLog(remote / "baselines.csv", coalition_log.BASELINE_COLUMNS, key="digest")
     scores.extend([{"digest": "trak", "contributor_index": index} for index in range(3)])
 
-    added = merge_results.merge(there, here)
+    added = merge_results.merge(remote, local)
 
     assert added == {"coalitions.csv": 1, "stages.csv": 0, "baselines.csv": 3}
-    values = [row["value"] for row in coalition_log.read_rows(here / "coalitions.csv")]
+    values = [row["value"] for row in coalition_log.read_rows(local / "coalitions.csv")]
     assert values == ["here-a", "here-b", "there-c"]
-    assert merge_results.merge(there, here) == {"coalitions.csv": 0, "stages.csv": 0, "baselines.csv": 0}
+    assert merge_results.merge(remote, local) == {"coalitions.csv": 0, "stages.csv": 0, "baselines.csv": 0}
 
 
 def test_merge_rejects_folder_without_values(repo_root, tmp_path):

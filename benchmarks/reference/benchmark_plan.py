@@ -15,9 +15,9 @@ Phases, in the order they run:
 | `banzhaf` | uniform coalitions per semivalue method |
 
 The cheap phases come first, so a partial run already scores sFT and the
-baselines against the single-seed ground truth; the seed replicates follow,
-because the noise floor showed one retrain per coalition to be too noisy a
-ground truth at the CPU scale.
+baselines against the single-seed ground truth. The seed replicates follow,
+because at the CPU scale the seed noise of one retrain is about as large as
+the spread between coalitions.
 
 Every Shapley game also gets its boundary coalitions: `v(∅)` (retrain of the
 empty coalition, the untrained model) and `v(N)` (`θ*`, plus the method's own

@@ -1,8 +1,8 @@
 """Append the values another machine computed to this results folder.
 
 A run elsewhere (a lent GPU machine, a second workstation) starts from a copy
-of `results/` and writes its own; this script appends the rows of that copy
-that are new here, and leaves the rows already here untouched:
+of `results/` and adds its own rows. This script appends the rows of that copy
+that are new here and leaves the rows already here untouched:
 
     python benchmarks/reference/merge_results.py /path/to/other/results
 

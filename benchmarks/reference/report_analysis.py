@@ -205,7 +205,7 @@ def games(data: BenchmarkData) -> dict[GameId, Game]:
 
 MIN_SET_COALITIONS = 8
 """A datamodel set enters the LDS once this many of its coalitions are retrained
-(all of them, for a smaller set); a rank correlation over fewer says little."""
+(all of them, for a smaller set); a rank correlation over fewer coalitions is mostly noise."""
 
 
 def datamodel_sets(data: BenchmarkData, retrain: Game | None) -> dict[float, dict]:
@@ -240,8 +240,8 @@ def cost_table(data: BenchmarkData) -> pd.DataFrame:
 
     Retrain rows of the empty and the full coalition are left out: they are
     the untrained model and `θ*`, loaded rather than trained. The columns are
-    medians, because a coalition that ran while the machine was busy with
-    other work can take several times as long; `slowest_s` shows how long.
+    medians, because a coalition that ran beside other work can take several
+    times as long. `slowest_s` shows how long the slowest one took.
     """
     frame = data.coalitions[data.coalitions["total_s"].notna()].copy()
     boundary = (frame["method"] == "retrain") & ~(frame["coalition"].str.contains("0") & frame["coalition"].str.contains("1"))

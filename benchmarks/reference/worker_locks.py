@@ -1,8 +1,8 @@
 """File locks that let several benchmark processes share one results folder.
 
-Start the same `run.py` command in two shells (say, one per CPU core) and the
-processes split the work: each claims a coalition before it evaluates it, and
-a process that finds a coalition claimed moves on to the next one. The CSV
+Start the same `run.py` command in two shells (one per CPU core, say) and the
+processes split the work. Each claims a coalition before it evaluates it. A
+process that finds a coalition claimed moves on to the next one. The CSV
 files are read and appended under a lock too, so no value is written twice.
 
 The locks are `fcntl.flock` locks on empty files in `<results>/.locks/`. The
