@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+from . import store
 from .coalitions import CoalitionValue, evaluate_coalition
 from .config import config_from_dict
 from .study import Study
@@ -105,7 +106,8 @@ class LocalProcessExecutor(Executor):
         for index in range(self.workers):
             device_queue.put(self.devices[index % len(self.devices)])
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        init_args = (self.study.config.to_dict(), self.study.tracking(), device_queue, threads)
+        tracking_uri = store.configure(self.study.config.tracking.uri)
+        init_args = (self.study.config.to_dict(), tracking_uri, device_queue, threads)
 
         outcomes: dict[int, TaskOutcome] = {}
         with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=init_args) as pool:
