@@ -105,6 +105,10 @@ def test_kill_resume_and_new_session(repo_root, smoke):
     # 2. Resume: the earlier rows stay, nothing is computed twice, one row per eval key.
     resumed = benchmark(repo_root, smoke)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # Progress counts every value in the CSV, the killed run's too, and follows computed values only.
+    progress = [line for line in resumed.stderr.splitlines() if "Phase noise: " in line]
+    assert any("Phase noise: 17 of 18 values in the CSV, 1 left" in line for line in progress), progress
+    assert len(progress) <= 2 + 18 - len(before_kill), progress
     rows = csv_rows(results / "coalitions.csv")
     assert rows[: len(before_kill)] == before_kill
     keys = Counter(row["eval_key"] for row in rows)

@@ -46,7 +46,7 @@ class DeadlineReached(Exception):
 
 
 class PhaseOutcome:
-    """Counts of one phase: values reused, computed, failed and left."""
+    """What one runner did in a phase: values reused, computed, left to other runners and failed."""
 
     def __init__(self, phase: str, total: int):
         self.phase = phase
@@ -55,14 +55,6 @@ class PhaseOutcome:
         self.computed = 0
         self.busy = 0
         self.failed: list[str] = []
-
-    @property
-    def done(self) -> int:
-        return self.reused + self.computed
-
-    @property
-    def left(self) -> int:
-        return self.total - self.done - self.busy - len(self.failed)
 
 
 class CostModel:
@@ -138,9 +130,10 @@ class BenchmarkRunner:
             "" if estimate is None else f", about {format_duration(estimate)}",
         )
         for index, task in enumerate(distinct):
+            computed_before = outcome.computed
             self._resolve(task, outcome)
-            if outcome.computed and index + 1 < len(distinct):
-                self._log_progress(outcome, distinct[index + 1 :])
+            if outcome.computed > computed_before and index + 1 < len(distinct):
+                self._log_progress(phase, distinct)
         logger.info(
             "Phase %s: done (%d computed, %d reused, %d left to other runners, %d failed)",
             phase,
@@ -245,16 +238,18 @@ class BenchmarkRunner:
             skip_known=True,
         )
 
-    def _log_progress(self, outcome: PhaseOutcome, rest: Sequence[PlannedTask]) -> None:
-        pending = [task for task in rest if task.eval_key not in self.log]
+    def _log_progress(self, phase: str, tasks: Sequence[PlannedTask]) -> None:
+        """Log how many of the phase's values are in the CSV, counting other runners' values too."""
+        self.log.refresh()
+        pending = [task for task in tasks if task.eval_key not in self.log]
         estimate = self.costs.estimate(pending)
         logger.info(
-            "Phase %s: %d of %d done, %d left%s",
-            outcome.phase,
-            outcome.done,
-            outcome.total,
+            "Phase %s: %d of %d values in the CSV, %d left%s",
+            phase,
+            len(tasks) - len(pending),
+            len(tasks),
             len(pending),
-            "" if estimate is None else f", about {format_duration(estimate)} to go",
+            "" if estimate is None else f", about {format_duration(estimate)} to go on one runner",
         )
 
 
