@@ -46,7 +46,7 @@ class DeadlineReached(Exception):
 
 
 class PhaseOutcome:
-    """What one runner did in a phase: values reused, computed, left to other runners and failed."""
+    """Counts of one runner's work in a phase: values reused, computed, left to other runners and failed."""
 
     def __init__(self, phase: str, total: int):
         self.phase = phase
