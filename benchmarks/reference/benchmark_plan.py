@@ -8,16 +8,17 @@ Phases, in the order they run:
 | `datamodels` | the LDS ground truth: `lds.num_sets` sets of `lds.coalitions_per_set` coalitions per α, retrained |
 | `sft` | per fine-tuning step count: the kernel coalitions and the datamodel coalitions |
 | `baselines` | the baseline attributions (not a coalition phase; see `baseline_phase`) |
-| `datamodel-seeds` | the datamodel coalitions retrained with more seeds; the ground truth is their mean |
 | `ft` | the same as `sft` for plain fine-tuning of `θ*` |
 | `retrain-shapley` | paired Shapley-kernel coalitions, retrained (a prefix of the sFT sample) |
+| `datamodel-seeds` | the datamodel coalitions retrained with more seeds; the ground truth is their mean |
 | `loo` | the coalitions `N∖{i}` per semivalue method |
 | `banzhaf` | uniform coalitions per semivalue method |
 
 The cheap phases come first, so a partial run already scores sFT and the
-baselines against the single-seed ground truth. The seed replicates follow,
-because at the CPU scale the seed noise of one retrain is about as large as
-the spread between coalitions.
+baselines against the single-seed ground truth. Retrained Shapley follows,
+so that every method of the comparison has a score. The seed replicates come
+next: at the CPU scale the seed noise of one retrain is about as large as the
+spread between coalitions, and averaging seeds sharpens every score at once.
 
 Every Shapley game also gets its boundary coalitions: `v(∅)` (retrain of the
 empty coalition, the untrained model) and `v(N)` (`θ*`, plus the method's own
@@ -51,7 +52,7 @@ __all__ = ["PHASES", "COALITION_PHASES", "PlanSettings", "PlannedTask", "StudyVa
 
 logger = logging.getLogger(__name__)
 
-PHASES = ("noise", "datamodels", "sft", "baselines", "datamodel-seeds", "ft", "retrain-shapley", "loo", "banzhaf")
+PHASES = ("noise", "datamodels", "sft", "baselines", "ft", "retrain-shapley", "datamodel-seeds", "loo", "banzhaf")
 COALITION_PHASES = tuple(phase for phase in PHASES if phase != "baselines")
 NOISE_ALPHA = 0.5
 
@@ -248,9 +249,9 @@ def plan_phases(variants: StudyVariants, settings: PlanSettings) -> dict[str, li
         "noise": _noise_tasks(variants, settings, datamodels),
         "datamodels": datamodels,
         "sft": _finetune_tasks(variants, "sft", settings.sft_steps, settings.kernel_coalitions, datamodels),
-        "datamodel-seeds": _datamodel_seed_tasks(variants, settings.datamodel_seeds, datamodels),
         "ft": _finetune_tasks(variants, "ft", settings.ft_steps, settings.kernel_coalitions, datamodels),
         "retrain-shapley": _kernel_tasks(variants, "retrain-shapley", "retrain", None, settings.retrain_coalitions),
+        "datamodel-seeds": _datamodel_seed_tasks(variants, settings.datamodel_seeds, datamodels),
         "loo": _loo_tasks(variants, settings.semivalue_methods),
         "banzhaf": _banzhaf_tasks(variants, settings.semivalue_methods, settings.uniform_coalitions),
     }
