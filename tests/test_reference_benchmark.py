@@ -11,6 +11,7 @@ import time
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -395,3 +396,19 @@ def test_fidelity_trend_needs_separated_intervals(repo_root):
     assert report_text._fidelity_rises(wide) is None
     assert report_text._fidelity_rises(apart) is True
     assert report_text._fidelity_rises(apart[::-1]) is False
+
+
+def test_time_left_uses_latest_machine(repo_root):
+    """Costs compare on the machine with the most values, and the time left on the one that ran last."""
+    analysis = load_module(repo_root, "report_analysis")
+    coalitions = pd.DataFrame(
+        {
+            "machine": ["slow", "slow", "slow", "fast"],
+            "total_s": [1000.0, 1000.0, None, 250.0],
+            "finished_at": ["2026-01-01T00:00:00", "2026-01-01T01:00:00", "2026-01-03T00:00:00", "2026-01-02T00:00:00"],
+        }
+    )
+    data = analysis.BenchmarkData("toy", 4, coalitions, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+
+    assert data.primary_machine == "slow"
+    assert data.latest_machine == "fast"

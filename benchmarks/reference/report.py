@@ -155,7 +155,7 @@ def _status_section(data, truth, status) -> str:
             total += row["seconds_left"]
             measured = True
         lines.append(f"| {row['phase']} | {row['planned']} | {row['done']} | {row['left']} | {estimate} |")
-    machine = data.primary_machine or NOT_MEASURED
+    machine = data.latest_machine or NOT_MEASURED
     if not measured:
         lines += ["", "Estimated time for the rest: unknown until each phase's methods have been measured once."]
         return "\n".join(lines)

@@ -77,6 +77,14 @@ class BenchmarkData:
             return None
         return computed["machine"].value_counts().index[0]
 
+    @property
+    def latest_machine(self) -> str | None:
+        """The machine of the most recently finished computed value, on which the time left is estimated."""
+        computed = self.coalitions[self.coalitions["total_s"].notna()]
+        if computed.empty:
+            return None
+        return computed.sort_values("finished_at")["machine"].iloc[-1]
+
 
 @dataclass
 class Game:
@@ -392,14 +400,14 @@ def status_rows(data: BenchmarkData, costs: pd.DataFrame) -> list[dict]:
     """Return per phase: distinct values planned, done, left and the estimated seconds left.
 
     The estimate sums the median measured seconds of each remaining task's
-    method and step count on the primary machine. It is None when one of
-    them was never measured. Retrain tasks of the empty and full coalitions
+    method and step count on the machine that computed the latest value. It
+    is None when one of them was never measured there. Retrain tasks of the empty and full coalitions
     count 0 s, because they load a model.
     """
     if data.plan.empty:
         return []
     done = set(data.coalitions["eval_key"])
-    machine = data.primary_machine
+    machine = data.latest_machine
     rows = []
     for phase in dict.fromkeys(data.plan["phase"]):
         tasks = data.plan[data.plan["phase"] == phase].drop_duplicates("eval_key")
