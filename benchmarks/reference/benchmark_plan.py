@@ -6,7 +6,7 @@ Phases, in the order they run:
 |---|---|
 | `noise` | 3 coalitions of size n/2 (the first distinct ones of datamodel set 0, α = 0.5), retrained and sFT with 3 seeds each |
 | `datamodels` | the LDS ground truth: `lds.num_sets` sets of `lds.coalitions_per_set` coalitions per α, retrained |
-| `sft` | per fine-tuning step count: the kernel coalitions and the datamodel coalitions |
+| `sft` | the datamodel coalitions at every fine-tuning step count, then the kernel coalitions at every step count |
 | `baselines` | the baseline attributions (not a coalition phase; see `baseline_phase`) |
 | `ft` | the same as `sft` for plain fine-tuning of `θ*` |
 | `retrain-shapley` | paired Shapley-kernel coalitions, retrained (a prefix of the sFT sample) |
@@ -360,15 +360,22 @@ def _kernel_tasks(variants: StudyVariants, phase: str, method: str, steps: int |
 def _finetune_tasks(
     variants: StudyVariants, method: str, step_counts: Sequence[int], count: int, datamodels: Sequence[PlannedTask]
 ) -> list[PlannedTask]:
+    """Plan the datamodel coalitions at every step count, then the kernel coalitions at every step count.
+
+    The datamodel coalitions come first because, once retrained, they give
+    the fidelity of every step count to retraining. That shows which step
+    counts deserve a full KernelSHAP sample.
+    """
     tasks = []
     for steps in step_counts:
-        tasks += _kernel_tasks(variants, method, method, steps, count)
         for task in datamodels:
             tasks.append(
                 variants.make_task(
                     method, "datamodel", task.position, task.coalition, method, steps, alpha=task.alpha, set_index=task.set_index
                 )
             )
+    for steps in step_counts:
+        tasks += _kernel_tasks(variants, method, method, steps, count)
     return tasks
 
 

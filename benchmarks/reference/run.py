@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI; wins over MLFLOW_TRACKING_URI and the config.")
     parser.add_argument("--coalitions-per-set", type=int, default=None, help="Overrides lds.coalitions_per_set (datamodel coalitions per set).")
     parser.add_argument("--extra-alphas", default="", help="Datamodel α values added after the config's lds.alphas, e.g. 0.25,0.75.")
-    parser.add_argument("--sft-steps", default="", help="sFT fine-tuning step counts, e.g. 30,60,120; default half, once and twice finetune.steps.")
+    parser.add_argument("--sft-steps", default="", help="sFT fine-tuning step counts, e.g. 30,60,120; default half, once, twice and four times finetune.steps.")
     parser.add_argument("--ft-steps", default="", help="FT fine-tuning step counts; default finetune.steps.")
     parser.add_argument("--kernel-coalitions", type=int, default=64, help="Paired Shapley-kernel coalitions per sFT/FT step count (even).")
     parser.add_argument("--retrain-coalitions", type=int, default=32, help="How many of those coalitions are retrained (even).")
@@ -170,7 +170,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _plan_settings(args: argparse.Namespace, study: Study) -> PlanSettings:
     steps = study.config.finetune.steps
-    sft_steps = _int_list(args.sft_steps) or sorted({max(1, steps // 2), steps, 2 * steps})
+    sft_steps = _int_list(args.sft_steps) or sorted({max(1, steps // 2), steps, 2 * steps, 4 * steps})
     try:
         return PlanSettings(
             sft_steps=tuple(sft_steps),
