@@ -197,6 +197,55 @@ def test_max_minutes_stops_between_coalitions(repo_root, smoke):
     assert len(csv_rows(smoke.parent / "results" / "plan.csv")) > 0
 
 
+def test_ctrl_c_stops_between_coalitions(repo_root, smoke):
+    """The first SIGINT lets the coalition in flight finish, stops cleanly, and a rerun resumes."""
+    results = smoke.parent / "results"
+    process = benchmark(repo_root, smoke, wait=False)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None and len(csv_rows(results / "coalitions.csv")) < 2:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    log = process.communicate(timeout=300)[0]
+
+    assert process.returncode == 0, log[-3000:]
+    assert "Stopped on request" in log
+    assert "evaluations failed" not in log
+    stopped = csv_rows(results / "coalitions.csv")
+    assert 2 <= len(stopped) < 18
+
+    resumed = benchmark(repo_root, smoke, "--phases", "noise")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert len(csv_rows(results / "coalitions.csv")) == 18
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--sft-steps", "abc"], "--sft-steps: 'abc' is not a list of positive step counts"),
+        (["--sft-steps", "30,0"], "--sft-steps: '30,0' is not a list of positive step counts"),
+        (["--kernel-coalitions", "7"], "--kernel-coalitions: '7' is odd"),
+        (["--datamodel-seeds", "0"], "--datamodel-seeds: '0' is not a positive integer"),
+        (["--max-minutes", "-1"], "--max-minutes: '-1' is not a number of minutes"),
+    ],
+)
+def test_bad_arguments_name_the_flag(repo_root, capsys, arguments, message):
+    run = load_module(repo_root, "run")
+
+    with pytest.raises(SystemExit):
+        run.parse_args(arguments)
+
+    assert message in capsys.readouterr().err
+
+
+def test_results_file_is_rejected(repo_root, smoke):
+    (smoke.parent / "results").write_text("not a folder")
+
+    result = benchmark(repo_root, smoke)
+
+    assert result.returncode != 0
+    assert "is a file; pass a folder" in result.stderr
+
+
 def test_bad_phase_is_rejected(repo_root, smoke):
     result = benchmark(repo_root, smoke, "--phases", "noise,bogus")
     assert result.returncode != 0

@@ -42,7 +42,7 @@ seconds, training one takes many minutes, and the runner has other work."""
 
 
 class DeadlineReached(Exception):
-    """The `--max-minutes` budget ran out; the run stops between two coalitions."""
+    """The `--max-minutes` budget ran out or a stop was requested; the run stops between two coalitions."""
 
 
 class PhaseOutcome:
@@ -91,6 +91,9 @@ class BenchmarkRunner:
         machine: the machine label of new rows.
         deadline: `time.monotonic()` value after which no new coalition starts, or None.
         locks: the lock folder shared with other runners of the same results folder.
+
+    Attributes:
+        stop_requested: when set (by Ctrl-C), the runner stops before the next coalition.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class BenchmarkRunner:
         self.machine = machine
         self.deadline = deadline
         self.locks = locks
+        self.stop_requested = False
         self._model_wait = MODEL_LOCK_WAIT_S
         self.costs = CostModel(log.rows, machine)
 
@@ -145,7 +149,9 @@ class BenchmarkRunner:
         return outcome
 
     def check_deadline(self, next_step: str) -> None:
-        """Raise `DeadlineReached` when the deadline has passed."""
+        """Raise `DeadlineReached` when the deadline has passed or a stop was requested."""
+        if self.stop_requested:
+            raise DeadlineReached(f"Stopped on request before {next_step}.")
         if self.deadline is not None and time.monotonic() >= self.deadline:
             raise DeadlineReached(f"The time budget ran out before {next_step}.")
 

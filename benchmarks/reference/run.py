@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -61,27 +62,29 @@ DEFAULT_RESULTS = REFERENCE_DIR / "results"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/cifar10-mini.yaml", help="Study config (YAML).")
+    parser.add_argument("--config", default="configs/cifar10-mini.yaml", help="Study config (YAML); default %(default)s.")
     parser.add_argument("--device", default=None, help="Overrides the config's device: cpu, cuda or auto.")
     parser.add_argument(
         "--phases", default=",".join(PHASES), help=f"Comma-separated phases to run, from {', '.join(PHASES)}; they run in that order."
     )
-    parser.add_argument("--max-minutes", type=float, default=None, help="Stop cleanly between two coalitions after this many minutes.")
-    parser.add_argument("--results", default=str(DEFAULT_RESULTS), help="Folder of the CSV files.")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI; wins over MLFLOW_TRACKING_URI and the config.")
-    parser.add_argument("--coalitions-per-set", type=int, default=None, help="Overrides lds.coalitions_per_set (datamodel coalitions per set).")
-    parser.add_argument("--extra-alphas", default="", help="Datamodel α values added after the config's lds.alphas, e.g. 0.25,0.75.")
-    parser.add_argument("--sft-steps", default="", help="sFT fine-tuning step counts, e.g. 30,60,120; default half, once, twice and four times finetune.steps.")
-    parser.add_argument("--ft-steps", default="", help="FT fine-tuning step counts; default finetune.steps.")
-    parser.add_argument("--kernel-coalitions", type=int, default=64, help="Paired Shapley-kernel coalitions per sFT/FT step count (even).")
-    parser.add_argument("--retrain-coalitions", type=int, default=32, help="How many of those coalitions are retrained (even).")
-    parser.add_argument("--uniform-coalitions", type=int, default=32, help="Uniform coalitions of the Banzhaf phase, per method.")
     parser.add_argument(
-        "--datamodel-seeds", type=int, default=3, help="Seeds per datamodel coalition in the datamodel-seeds phase, the config's own included."
+        "--max-minutes", type=_minutes, default=None, help="Stop cleanly between two coalitions after this many minutes."
+    )
+    parser.add_argument("--results", default=str(DEFAULT_RESULTS), help="Folder of the CSV files; default %(default)s.")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI; wins over MLFLOW_TRACKING_URI and the config.")
+    parser.add_argument("--coalitions-per-set", type=_count, default=None, help="Overrides lds.coalitions_per_set (datamodel coalitions per set).")
+    parser.add_argument("--extra-alphas", default="", help="Datamodel α values added after the config's lds.alphas, e.g. 0.25,0.75.")
+    parser.add_argument("--sft-steps", type=_step_counts, default=(), help="sFT fine-tuning step counts, e.g. 30,60,120; default half, once, twice and four times finetune.steps.")
+    parser.add_argument("--ft-steps", type=_step_counts, default=(), help="FT fine-tuning step counts; default finetune.steps.")
+    parser.add_argument("--kernel-coalitions", type=_even_count, default=64, help="Paired Shapley-kernel coalitions per sFT/FT step count (even).")
+    parser.add_argument("--retrain-coalitions", type=_even_count, default=32, help="How many of those coalitions are retrained (even).")
+    parser.add_argument("--uniform-coalitions", type=_count, default=32, help="Uniform coalitions of the Banzhaf phase, per method.")
+    parser.add_argument(
+        "--datamodel-seeds", type=_count, default=3, help="Seeds per datamodel coalition in the datamodel-seeds phase, the config's own included."
     )
     parser.add_argument("--semivalue-methods", default="retrain,sft", help="Methods of the loo and banzhaf phases.")
     parser.add_argument("--baselines", default=",".join(DEFAULT_BASELINES), help="Baselines of the baselines phase.")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
+    parser.add_argument("--threads", type=_count, default=None, help="torch threads (default: torch's own choice).")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="Config override, e.g. training.steps=200 (repeatable)."
     )
@@ -103,11 +106,13 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     deadline = None if args.max_minutes is None else time.monotonic() + 60 * args.max_minutes
+    results = Path(args.results)
+    if results.exists() and not results.is_dir():
+        raise SystemExit(f"--results {results} is a file; pass a folder (it is created when missing).")
 
     study = Study(load_config(args.config, _overrides(args)), progress=not args.no_progress)
     study.tracking()
     machine = describe_machine(study.device)
-    results = Path(args.results)
     logger.info("Reference benchmark of study %s on %s; results in %s", study.name, machine, results)
 
     coalitions = CsvLog(results / "coalitions.csv", COALITION_COLUMNS, key="eval_key")
@@ -123,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         _write_plan(results / "plan.csv", study.name, plan)
 
     runner = BenchmarkRunner(variants, coalitions, stages, machine=machine, deadline=deadline, locks=locks)
+    _stop_on_interrupt(runner)
     failures = 0
     try:
         for phase in phases:
@@ -170,11 +176,11 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _plan_settings(args: argparse.Namespace, study: Study) -> PlanSettings:
     steps = study.config.finetune.steps
-    sft_steps = _int_list(args.sft_steps) or sorted({max(1, steps // 2), steps, 2 * steps, 4 * steps})
+    sft_steps = args.sft_steps or sorted({max(1, steps // 2), steps, 2 * steps, 4 * steps})
     try:
         return PlanSettings(
             sft_steps=tuple(sft_steps),
-            ft_steps=tuple(_int_list(args.ft_steps) or [steps]),
+            ft_steps=tuple(args.ft_steps or [steps]),
             kernel_coalitions=args.kernel_coalitions,
             retrain_coalitions=args.retrain_coalitions,
             uniform_coalitions=args.uniform_coalitions,
@@ -185,8 +191,58 @@ def _plan_settings(args: argparse.Namespace, study: Study) -> PlanSettings:
         raise SystemExit(f"Invalid sample sizes: {error}") from None
 
 
-def _int_list(text: str) -> list[int]:
-    return [int(item) for item in text.split(",") if item.strip()]
+def _step_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of positive step counts; pass e.g. 30,60,120.")
+    return counts
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer; pass e.g. 3.")
+    return value
+
+
+def _even_count(text: str) -> int:
+    value = _count(text)
+    if value % 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is odd; kernel coalitions are sampled in complementary pairs, so pass an even count.")
+    return value
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes; pass 0 or more, e.g. 90.")
+    return value
+
+
+def _stop_on_interrupt(runner: BenchmarkRunner) -> None:
+    """Make the first Ctrl-C stop the runner after the coalition in flight, and a second one stop it at once.
+
+    An interrupt raised inside a run-store write can leave a sqlite
+    transaction open, so the other evaluations then fail on a locked
+    database. The first Ctrl-C therefore only sets the runner's stop flag.
+    """
+
+    def request_stop(signum, frame):
+        if runner.stop_requested:
+            raise KeyboardInterrupt
+        runner.stop_requested = True
+        logger.warning("Ctrl-C: stopping after the coalition in flight. Press Ctrl-C again to stop at once.")
+
+    signal.signal(signal.SIGINT, request_stop)
 
 
 def _write_plan(path: Path, study_name: str, plan: dict) -> None:
@@ -204,3 +260,6 @@ if __name__ == "__main__":
     except (ConfigError, InputError) as error:
         logger.error("%s", error)
         sys.exit(2)
+    except KeyboardInterrupt:
+        logger.error("Interrupted. The values finished so far are in the CSV. Rerun the same command to resume.")
+        sys.exit(130)
