@@ -461,3 +461,63 @@ def test_time_left_uses_latest_machine(repo_root):
 
     assert data.primary_machine == "slow"
     assert data.latest_machine == "fast"
+
+
+def test_reliability_without_spread_has_no_ceiling(repo_root):
+    analysis = load_module(repo_root, "report_analysis")
+    reliability = load_module(repo_root, "report_reliability")
+    # Every coalition has the same seed values, so the seed means do not vary at all.
+    seeds = {f"c{index}": [1.45, 1.5, 1.55][index % 3 :] + [1.45, 1.5, 1.55][: index % 3] for index in range(6)}
+    game = analysis.Game("retrain", None, {bits: float(np.mean(v)) for bits, v in seeds.items()}, seeds)
+
+    (row,) = reliability.reliability_rows({("retrain", None): game}, list(seeds))
+
+    assert row["sigma_between"] == 0.0
+    assert row["ceiling"] is None
+
+
+def test_datamodel_counts_are_distinct_coalitions(repo_root):
+    """A coalition drawn into two sets is one retrain in the status counts, but a member of both sets."""
+    analysis = load_module(repo_root, "report_analysis")
+    plan = pd.DataFrame(
+        {
+            "phase": "datamodels",
+            "sample": "datamodel",
+            "method": "retrain",
+            "alpha": 0.5,
+            "set": [0, 0, 1, 1],
+            "position": [0, 1, 0, 1],
+            "coalition": ["1100", "0011", "1100", "1010"],
+        }
+    )
+    retrain = analysis.Game("retrain", None, {"1100": 1.0, "0011": 2.0, "1010": 3.0}, {"1100": [1.0], "0011": [2.0], "1010": [3.0]})
+    data = analysis.BenchmarkData("toy", 4, pd.DataFrame(), plan, pd.DataFrame(), pd.DataFrame())
+
+    info = analysis.datamodel_sets(data, retrain)[0.5]
+
+    assert info["planned"] == 3
+    assert info["evaluated"] == 3
+    assert info["seeds"] == {1: 3}
+    assert len(info["sets"]) == 2
+
+
+def test_report_rejects_missing_results_folder(repo_root, tmp_path):
+    report = load_module(repo_root, "report")
+
+    with pytest.raises(SystemExit, match="is not a folder"):
+        report.main(["--results", str(tmp_path / "resluts"), "--output", str(tmp_path / "out")])
+
+    assert not (tmp_path / "out" / "README.md").exists()
+
+
+def test_report_leaves_out_partial_last_line(repo_root, tmp_path):
+    analysis = load_module(repo_root, "report_analysis")
+    coalition_log = load_module(repo_root, "coalition_log")
+    row = dict(study="toy", coalition="1100", method="retrain", value=1.0, eval_key="k1", source="computed")
+    coalition_log.write_rows(tmp_path / "coalitions.csv", coalition_log.COALITION_COLUMNS, [row, {**row, "eval_key": "k2"}])
+    text = (tmp_path / "coalitions.csv").read_text()
+    (tmp_path / "coalitions.csv").write_text(text[: len(text) - 20])
+
+    data = analysis.load_results(tmp_path)
+
+    assert list(data.coalitions["eval_key"]) == ["k1"]

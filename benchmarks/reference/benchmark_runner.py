@@ -255,7 +255,7 @@ class BenchmarkRunner:
             len(tasks) - len(pending),
             len(tasks),
             len(pending),
-            "" if estimate is None else f", about {format_duration(estimate)} to go on one runner",
+            "" if estimate is None else f", about {format_duration(estimate)} of work (one runner's time)",
         )
 
 

@@ -49,14 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", default=None, help="Study to report (default: the one with the most coalition rows).")
     args = parser.parse_args(argv)
 
+    results = Path(args.results)
+    if not results.is_dir():
+        raise SystemExit(f"--results {results} is not a folder; pass the folder of coalitions.csv (default {REFERENCE_DIR / 'results'}).")
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    coalitions = Path(args.results) / "coalitions.csv"
+    coalitions = results / "coalitions.csv"
     if not coalitions.exists() or len(coalitions.read_text().splitlines()) < 2:
         logger.info("%s has no values yet; writing the empty report.", coalitions)
         text = empty_report()
     else:
-        text = build_report(analysis.load_results(args.results, args.study), output)
+        try:
+            data = analysis.load_results(results, args.study)
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
+        text = build_report(data, output)
     (output / "README.md").write_text(text)
     logger.info("Wrote %s", output / "README.md")
     return 0
@@ -138,7 +145,7 @@ def _status_section(data, truth, status) -> str:
     for alpha, info in sorted(truth.items()):
         seeds = ", ".join(f"{count} with {num_seeds} seed{'s' if num_seeds > 1 else ''}" for num_seeds, count in info["seeds"].items())
         lines.append(
-            f"- Ground truth α = {alpha:g}: {info['evaluated']} of {info['planned']} datamodel coalitions retrained "
+            f"- Ground truth α = {alpha:g}: {info['evaluated']} of {info['planned']} distinct datamodel coalitions retrained "
             f"({seeds or 'none yet'}); {len(info['sets'])} sets have the {analysis.MIN_SET_COALITIONS} coalitions "
             "(or all, for a smaller set) a set needs to enter the LDS."
         )
@@ -205,9 +212,11 @@ def _cost_section(costs) -> str:
     if costs.empty:
         return "\n".join(lines + [f"{NOT_MEASURED}."])
     lines += [
-        "Wall seconds per coalition (median over the coalitions measured, since a coalition that ran beside "
-        "other work takes longer; retrain rows of the empty and full coalitions left out, since they load a model). "
-        "*Speed-up* is retraining's median over the method's, on the same machine.",
+        "Seconds per coalition spent training, sampling and computing the property (median over the coalitions "
+        "measured, since a coalition that ran beside other work takes longer; retrain rows of the empty and full "
+        "coalitions left out, since they load a model). Loading the model and data and logging the run come on top "
+        "and are left out here (about a second per coalition on the smoke study). *Speed-up* is retraining's median over the method's, "
+        "on the same machine.",
         "",
         "| machine | method | coalitions | train s | sample s | property s | total s | slowest s | speed-up |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -309,10 +318,11 @@ def _reliability_table(reliability, alpha) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in reliability:
+        ceiling = "not estimable (σ_b² ≤ 0)" if row["ceiling"] is None else f"{row['ceiling']:.2f}"
         lines.append(
             f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {row['mean_seeds']:.2f} | "
             f"{row['sigma_within']:.4f} | {row['sigma_between']:.4f} | {row['reliability_one']:.2f} | "
-            f"{row['reliability']:.2f} | {row['ceiling']:.2f} |"
+            f"{row['reliability']:.2f} | {ceiling} |"
         )
     return lines
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -166,7 +167,7 @@ def load_results(results_dir: str | Path, study: str | None = None) -> Benchmark
     path = results_dir / "coalitions.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; run benchmarks/reference/run.py first or pass --results.")
-    coalitions = pd.read_csv(path, dtype={"coalition": str, "eval_key": str, "settings": str, "game_key": str})
+    coalitions = _read_csv(path, {"coalition": str, "eval_key": str, "settings": str, "game_key": str})
     studies = coalitions["study"].value_counts()
     if study is None:
         if studies.empty:
@@ -221,7 +222,8 @@ def datamodel_sets(data: BenchmarkData, retrain: Game | None) -> dict[float, dic
 
     Returns:
         α → `{"sets": [(coalitions bool [m, n], values [m])], "planned": int,
-        "evaluated": int, "seeds": {seed count: coalitions}}`; a set with fewer
+        "evaluated": int, "seeds": {seed count: coalitions}}`, counting
+        distinct coalitions; a set with fewer
         than `MIN_SET_COALITIONS` evaluated coalitions (or fewer than all, for
         a smaller set) is left out of `sets`.
     """
@@ -231,15 +233,18 @@ def datamodel_sets(data: BenchmarkData, retrain: Game | None) -> dict[float, dic
     plan = data.plan
     planned = plan[(plan["phase"] == "datamodels") & (plan["sample"] == "datamodel") & (plan["method"] == "retrain")]
     for alpha, rows in planned.groupby("alpha"):
-        sets, evaluated, seeds = [], 0, Counter()
+        sets = []
         for _, members in rows.sort_values("position").groupby("set"):
             bits = [b for b in members["coalition"] if retrain is not None and b in retrain.values]
-            evaluated += len(bits)
-            seeds.update(len(retrain.seeds[b]) for b in bits)
             if len(bits) >= max(2, min(MIN_SET_COALITIONS, len(members))):
                 coalitions = np.stack([bits_to_coalition(b) for b in bits])
                 sets.append((coalitions, np.array([retrain.values[b] for b in bits])))
-        result[float(alpha)] = {"sets": sets, "planned": len(rows), "evaluated": evaluated, "seeds": dict(sorted(seeds.items()))}
+
+        # A coalition drawn into two sets is one retrain, so the counts are over distinct coalitions.
+        distinct = set(rows["coalition"])
+        evaluated = [b for b in distinct if retrain is not None and b in retrain.values]
+        seeds = Counter(len(retrain.seeds[b]) for b in evaluated)
+        result[float(alpha)] = {"sets": sets, "planned": len(distinct), "evaluated": len(evaluated), "seeds": dict(sorted(seeds.items()))}
     return result
 
 
@@ -561,5 +566,15 @@ def _optional_int(column: pd.Series) -> pd.Series:
 def _read_optional(path: Path, study: str, dtype: dict | None = None) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame()
-    frame = pd.read_csv(path, dtype=dtype)
+    frame = _read_csv(path, dtype)
     return frame[frame["study"] == study].copy() if "study" in frame else pd.DataFrame()
+
+
+def _read_csv(path: Path, dtype: dict | None) -> pd.DataFrame:
+    """Read a results CSV, leaving out a partial last line that a killed runner left (the file is not changed)."""
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        cut = text.rfind("\n") + 1
+        logger.warning("Left out a partial last line of %s (%d characters); the next run.py start removes it.", path, len(text) - cut)
+        text = text[:cut]
+    return pd.read_csv(io.StringIO(text), dtype=dtype)

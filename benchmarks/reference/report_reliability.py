@@ -35,7 +35,8 @@ def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Ite
         One row per game with seed replicates and at least 3 evaluated
         datamodel coalitions: `coalitions`, `mean_seeds`, `sigma_within`,
         `sigma_between`, `reliability_one` (one seed), `reliability`
-        (the seeds as measured) and `ceiling` (`√reliability`).
+        (the seeds as measured) and `ceiling` (`√reliability`, None when the
+        estimate of σ_b² is not positive).
     """
     population = list(dict.fromkeys(datamodel_coalitions))
     rows = []
@@ -61,7 +62,8 @@ def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Ite
                 "sigma_between": between**0.5,
                 "reliability_one": _reliability(between, within, 1.0),
                 "reliability": reliability,
-                "ceiling": reliability**0.5,
+                # With no spread left above the seed noise, this sample cannot distinguish the ceiling from 0.
+                "ceiling": reliability**0.5 if between > 0 else None,
             }
         )
     return rows

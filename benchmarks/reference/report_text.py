@@ -76,6 +76,12 @@ def _ceiling_findings(reliability) -> list[str]:
     retrain = next((row for row in reliability if row["method"] == "retrain"), None)
     if retrain is None:
         return []
+    if retrain["ceiling"] is None:
+        return [
+            f"The retrained values vary no more between the {retrain['coalitions']} datamodel coalitions than between "
+            f"seeds (σ_w = {retrain['sigma_within']:.4f}, σ_b² estimated at 0), so the LDS ceiling cannot be estimated "
+            "yet and any LDS against this ground truth may be chance."
+        ]
     return [
         f"The ground truth is the mean of {retrain['mean_seeds']:.1f} seeds per datamodel coalition on average; "
         f"its reliability is {retrain['reliability']:.2f}, so no attribution can reach an LDS much above "
@@ -189,11 +195,11 @@ def _noise_findings(noise) -> list[str]:
         if ratio > NOISE_RATIO_HIGH:
             bullets.append(
                 f"{label}: the seed std ({row['mean_std']:.4f}, {row['coalitions']} coalitions × {row['seeds']} seeds) "
-                f"is {ratio:.2f} of the spread across coalitions, so a single seed ranks coalitions poorly."
+                f"is {ratio:.2f} times the spread across coalitions, so a single seed ranks coalitions poorly."
             )
         else:
             bullets.append(
-                f"{label}: the seed std ({row['mean_std']:.4f}) is {ratio:.2f} of the spread across coalitions, "
+                f"{label}: the seed std ({row['mean_std']:.4f}) is {ratio:.2f} times the spread across coalitions, "
                 "small enough for single-seed values to rank coalitions."
             )
     return bullets

@@ -133,3 +133,14 @@ def test_invalid_confidence_and_empty_sets_raise():
         lds_over_sets(np.ones(3), [(np.ones((2, 3), bool), np.arange(2.0))], confidence=95)
     with pytest.raises(ValueError, match="No datamodel sets"):
         lds_over_sets(np.ones(3), [])
+
+
+def test_interval_is_clipped_to_correlation_range():
+    rng = np.random.default_rng(3)
+    weights = rng.normal(size=6)
+    sets = _sets(lambda z: z @ weights + rng.normal(scale=4.0, size=len(z)), 6, num_sets=2)
+
+    result = lds_over_sets(weights, sets)
+
+    assert result.ci_low == -1.0
+    assert result.ci_high == 1.0

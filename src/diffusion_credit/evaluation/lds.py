@@ -39,9 +39,10 @@ class LDSResult:
 
     Attributes:
         mean: mean LDS over the defined sets; None when no set is defined.
-        ci_low: lower end of the t-interval of the mean; None with fewer than
-            two defined sets.
-        ci_high: upper end of the t-interval; None with fewer than two defined sets.
+        ci_low: lower end of the t-interval of the mean, clipped to -1 (an LDS
+            is a rank correlation); None with fewer than two defined sets.
+        ci_high: upper end of the t-interval, clipped to 1; None with fewer
+            than two defined sets.
         per_set: the LDS of each set in input order, None where undefined.
         num_sets: sets given.
         num_undefined: sets left out because their values or predictions are constant.
@@ -148,7 +149,7 @@ def lds_over_sets(
     ci_low = ci_high = None
     if len(defined) >= 2:
         half_width = stats.t.ppf((1 + confidence) / 2, len(defined) - 1) * defined.std(ddof=1) / np.sqrt(len(defined))
-        ci_low, ci_high = mean - half_width, mean + half_width
+        ci_low, ci_high = max(-1.0, mean - half_width), min(1.0, mean + half_width)
     return LDSResult(mean, ci_low, ci_high, per_set, len(per_set), num_undefined, confidence)
 
 
