@@ -144,7 +144,7 @@ def _cost_findings(costs: pd.DataFrame) -> list[str]:
         if fine_tuned.empty:
             continue
         parts = [f"{method_label(r['method'], r['steps'])} {r['speedup']:.1f}×" for _, r in fine_tuned.iterrows()]
-        bullets.append(f"Per coalition, against retraining on `{machine}`: " + ", ".join(parts) + " cheaper (median wall time).")
+        bullets.append(f"Per coalition, against retraining on `{machine}`: " + ", ".join(parts) + " cheaper (median time per coalition).")
     return bullets
 
 
