@@ -151,7 +151,7 @@ class BenchmarkRunner:
     def check_deadline(self, next_step: str) -> None:
         """Raise `DeadlineReached` when the deadline has passed or a stop was requested."""
         if self.stop_requested:
-            raise DeadlineReached(f"Stopped on request before {next_step}.")
+            raise DeadlineReached(f"Ctrl-C before {next_step}.")
         if self.deadline is not None and time.monotonic() >= self.deadline:
             raise DeadlineReached(f"The time budget ran out before {next_step}.")
 
