@@ -149,3 +149,46 @@ def test_processes_create_new_store_together(tmp_path):
     for process, error in zip(processes, errors):
         assert process.returncode == 0, error[-2000:]
     assert mlflow.MlflowClient(uri).search_experiments()
+
+
+POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture()
+def new_postgres_databases():
+    """Two new, empty PostgreSQL databases on the local server, dropped afterwards."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    names = [f"credit_{purpose}_{os.getpid()}" for purpose in ("mlflow", "optuna")]
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test", connect_timeout=3)
+    except psycopg2.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {error}")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        for name in names:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+            cursor.execute(f"CREATE DATABASE {name}")
+    yield [f"{POSTGRES_SERVER}/{name}" for name in names]
+    with admin.cursor() as cursor:
+        for name in names:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+@pytest.mark.postgres
+def test_new_postgres_schemas_open_together(new_postgres_databases):
+    """Processes opening a new MLflow store and a new Optuna storage on PostgreSQL at once all succeed."""
+    mlflow_uri, optuna_uri = new_postgres_databases
+    mlflow_script = f"from diffusion_credit import store; store.configure({mlflow_uri!r}); store.close_abandoned_runs('toy')"
+    optuna_script = (
+        "import optuna; from diffusion_credit.sweeps.storage import make_storage; "
+        f"optuna.create_study(study_name='toy', storage=make_storage({optuna_uri!r}), load_if_exists=True)"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    scripts = [mlflow_script] * 3 + [optuna_script] * 3
+    processes = [subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True) for script in scripts]
+    errors = [process.communicate(timeout=180)[1] for process in processes]
+
+    for process, error in zip(processes, errors):
+        assert process.returncode == 0, error[-2000:]
+    assert mlflow.MlflowClient(mlflow_uri).search_experiments()

@@ -24,11 +24,13 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
+import sqlalchemy.exc
 from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 
@@ -41,6 +43,7 @@ __all__ = [
     "TAG_METHOD",
     "KINDS",
     "configure",
+    "retry_schema_race",
     "search_runs",
     "find_finished",
     "start_run",
@@ -69,6 +72,13 @@ KINDS = ("dataset", "train", "prune", "coalition", "datamodels", "attribution", 
 
 _PAGE_SIZE = 1000
 
+SCHEMA_ATTEMPTS = 5
+"""Attempts to open a database store while other processes create its schema; each retry waits a second longer."""
+
+_DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
+
+_T = TypeVar("_T")
+
 
 _UNSET = object()
 _user_tracking_uri: object = _UNSET
@@ -87,20 +97,43 @@ def configure(uri: str | None = None) -> str:
         _user_tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
     resolved = _user_tracking_uri or uri or "sqlite:///mlflow.db"
     mlflow.set_tracking_uri(resolved)
-    _create_sqlite_schema(resolved)
+    _create_schema(resolved)
     return resolved
 
 
-def _create_sqlite_schema(uri: str) -> None:
-    """Open a sqlite store once under a file lock beside it, so that it exists before any run is logged.
+def retry_schema_race(open_store: Callable[[], _T], name: str) -> _T:
+    """Call `open_store`, retrying while another process creates the same database schema.
 
-    MLflow creates and migrates a sqlite store's tables on first use. Two
-    processes that start together on a new file (two benchmark runners, two
-    sweep workers) both run the migration, and one fails with "table
-    _alembic_tmp_metrics already exists". The lock makes the second wait
-    until the first has finished. A server URI (PostgreSQL, MySQL) is left
-    to the server.
+    Processes that start together on a new PostgreSQL database all run the
+    schema creation, and all but one fail with a duplicate-object error
+    (`IntegrityError` or `ProgrammingError`). A retry finds the finished
+    schema. A refused connection is an `OperationalError` and fails at once.
+    NOTE: tested on PostgreSQL 15 only. MySQL does not roll back DDL, so a
+    collision there may leave a partial schema that a retry cannot mend.
     """
+    for attempt in range(1, SCHEMA_ATTEMPTS):
+        try:
+            return open_store()
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
+            logger.info("%s: schema creation collided with another process (%s); retrying.", name, type(error).__name__)
+            time.sleep(attempt)
+    return open_store()
+
+
+def _create_schema(uri: str) -> None:
+    """Open a sqlite or database store once, so that its schema exists before any run is logged.
+
+    MLflow creates and migrates a store's tables on first use. Two processes
+    that start together on a new store (two benchmark runners, two sweep
+    workers) both run the migration. On sqlite one fails with "table
+    _alembic_tmp_metrics already exists", so a file lock beside the store
+    makes the second wait. On PostgreSQL or MySQL the loser retries. A
+    tracking server (`http://`) migrates its own store.
+    """
+    scheme = uri.split(":", 1)[0].split("+", 1)[0]
+    if scheme in _DATABASE_SCHEMES:
+        retry_schema_race(lambda: MlflowClient(uri).search_experiments(max_results=1), "MLflow store")
+        return
     if not uri.startswith("sqlite:///"):
         return
     import fcntl

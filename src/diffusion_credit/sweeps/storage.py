@@ -10,6 +10,7 @@ import warnings
 import optuna
 
 from ..errors import InputError
+from ..store import retry_schema_race
 
 __all__ = ["DEFAULT_STORAGE", "make_storage", "redact"]
 
@@ -51,17 +52,19 @@ def make_storage(storage: str | None) -> optuna.storages.BaseStorage:
     # sqlite waits this many seconds for another process's write lock.
     engine_kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {}
     try:
-        with warnings.catch_warnings():
-            # Optuna 5.1 marks heartbeats experimental.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                storage,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                grace_period=HEARTBEAT_GRACE_S,
-            )
+        return retry_schema_race(lambda: _open_rdb_storage(storage, engine_kwargs), f"Optuna storage {redact(storage)}")
     except Exception as error:  # SQLAlchemy raises many types for a bad URL or a refused connection
-        raise InputError(f"Cannot open the Optuna storage {redact(storage)}: {error}. Check the URL and that the server is up.") from None
+        hint = "Check the URL and that the server is up."
+        if "table schema" in str(error):
+            hint = "If this database also holds an MLflow store, give the Optuna storage a database of its own: both keep an alembic_version table."
+        raise InputError(f"Cannot open the Optuna storage {redact(storage)}: {error} {hint}") from None
+
+
+def _open_rdb_storage(url: str, engine_kwargs: dict) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():
+        # Optuna 5.1 marks heartbeats experimental.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=HEARTBEAT_GRACE_S)
 
 
 def redact(url: str) -> str:
