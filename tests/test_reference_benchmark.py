@@ -3,6 +3,7 @@
 import csv
 import importlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -325,6 +326,10 @@ def test_report_on_additive_game(repo_root, tmp_path):
     readme = (tmp_path / "out" / "README.md").read_text()
 
     assert "| 0.5 | KernelSHAP, retrain | 1.000 |" in readme
+    # The cross-fitted linear datamodel ranks an additive truth almost perfectly.
+    additive_lds = re.search(r"\| 0\.5 \| ([0-9.]+) \| \[[0-9., -]+\] \| 2 \|", readme)
+    assert additive_lds is not None
+    assert float(additive_lds.group(1)) > 0.9
     assert "| 0.5 | KernelSHAP, sFT 5 steps | 1.000 |" in readme
     assert "| sFT 5 steps | " in readme
     assert "| 1.000 | [1.00, 1.00] | 1.000 |" in readme

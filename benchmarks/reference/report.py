@@ -76,6 +76,7 @@ def build_report(data: analysis.BenchmarkData, output: Path) -> str:
     costs = analysis.cost_table(data)
     estimates = analysis.estimates(data, games, truth, costs)
     lds = analysis.lds_rows(estimates, truth)
+    additive = analysis.additive_references(truth)
     fidelity = analysis.fidelity_rows(games, data.num_contributors)
     noise = analysis.noise_rows(games)
     reliability = reliability_rows(games, _datamodel_coalitions(data, analysis.report_alpha(truth)))
@@ -88,12 +89,12 @@ def build_report(data: analysis.BenchmarkData, output: Path) -> str:
     sections = [
         _header(data),
         _status_section(data, truth, status),
-        _lds_section(lds, truth),
+        _lds_section(lds, truth, additive),
         _cost_section(costs),
         _budget_section(estimates, plots["budget"]),
         _fidelity_section(fidelity, plots["fidelity"]),
         _noise_section(noise, reliability, analysis.report_alpha(truth)),
-        "## Conclusions so far\n\n" + conclusions(lds, fidelity, noise, reliability, costs, estimates, truth),
+        "## Conclusions so far\n\n" + conclusions(lds, fidelity, noise, reliability, costs, estimates, truth, additive),
     ]
     return "\n\n".join(sections).rstrip() + "\n"
 
@@ -175,7 +176,7 @@ def _status_section(data, truth, status) -> str:
     return "\n".join(lines)
 
 
-def _lds_section(lds_rows, truth) -> str:
+def _lds_section(lds_rows, truth, additive) -> str:
     lines = ["## LDS", ""]
     if not truth or not any(info["sets"] for info in truth.values()):
         return "\n".join(lines + [f"LDS of every method: {NOT_MEASURED} (no retrained datamodel set yet)."])
@@ -204,7 +205,27 @@ def _lds_section(lds_rows, truth) -> str:
         lines += ["", f"{', '.join(missing)}: {NOT_MEASURED}."]
     if not any(row["estimate"].method == "baseline" for row in lds_rows):
         lines += ["", f"Baselines: {NOT_MEASURED}."]
+    lines += _additive_lines(additive)
     return "\n".join(lines)
+
+
+def _additive_lines(additive) -> list[str]:
+    if not additive:
+        return []
+    lines = [
+        "",
+        "How additive the ground truth is: a linear datamodel fitted by least squares on the retrained values of the "
+        "other sets, scored on each held-out set. It is a reference, not an attribution, because it reads the ground "
+        "truth, and it shows what an additive credit learned from that many retrained coalitions ranks.",
+        "",
+        "| α | linear datamodel LDS | 95% CI | sets |",
+        "|---|---|---|---|",
+    ]
+    for alpha, result in additive.items():
+        mean = NOT_MEASURED if result.mean is None else f"{result.mean:.3f}"
+        interval = "" if result.ci_low is None else f"[{result.ci_low:.3f}, {result.ci_high:.3f}]"
+        lines.append(f"| {alpha:g} | {mean} | {interval} | {len(result.per_set) - result.num_undefined} |")
+    return lines
 
 
 def _cost_section(costs) -> str:

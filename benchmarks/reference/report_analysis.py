@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from diffusion_credit.evaluation import BudgetPoint, lds_budget_curve, lds_over_sets
+from diffusion_credit.evaluation import BudgetPoint, LDSResult, cross_fitted_lds, lds_budget_curve, lds_over_sets
 from diffusion_credit.valuation import banzhaf_msr, bits_to_coalition, kernel_shap, leave_one_out
 
 __all__ = [
@@ -324,6 +324,11 @@ def lds_rows(all_estimates: Sequence[Estimate], truth: dict[float, dict]) -> lis
             lds = lds_over_sets(estimate.scores, info["sets"]) if info["sets"] else None
             rows.append({"alpha": alpha, "estimate": estimate, "lds": lds, "datamodel_coalitions": sum(len(v) for _, v in info["sets"])})
     return rows
+
+
+def additive_references(truth: dict[float, dict]) -> dict[float, LDSResult]:
+    """Return, per α with at least two usable sets, the LDS of a linear datamodel cross-fitted on the other sets."""
+    return {alpha: cross_fitted_lds(info["sets"]) for alpha, info in sorted(truth.items()) if len(info["sets"]) >= 2}
 
 
 def fidelity_rows(all_games: dict[GameId, Game], num_contributors: int) -> list[dict]:

@@ -18,10 +18,11 @@ NOISE_RATIO_HIGH = 0.5
 """Seed std over the spread across coalitions above which one seed cannot rank coalitions reliably."""
 
 
-def conclusions(lds_rows, fidelity, noise, reliability, costs: pd.DataFrame, estimates: Sequence[Estimate], truth) -> str:
+def conclusions(lds_rows, fidelity, noise, reliability, costs: pd.DataFrame, estimates: Sequence[Estimate], truth, additive) -> str:
     """Return the conclusions as markdown bullet points."""
     bullets = []
     bullets += _lds_findings(lds_rows)
+    bullets += _additive_findings(additive, lds_rows)
     bullets += _ceiling_findings(reliability)
     bullets += _budget_findings(estimates, truth)
     bullets += _cost_findings(costs)
@@ -69,6 +70,25 @@ def _lds_findings(lds_rows) -> list[str]:
             text += f"; {verdict} that of the runner-up, {second['estimate'].label} ({_interval(second['lds'])})"
         bullets.append(text + ".")
         bullets += _sft_against_retrain(rows, alpha)
+    return bullets
+
+
+def _additive_findings(additive, lds_rows) -> list[str]:
+    bullets = []
+    for alpha, reference in additive.items():
+        if reference.mean is None:
+            continue
+        text = (
+            f"A linear datamodel fitted on the other sets' retrained values reaches LDS {_interval(reference)} at "
+            f"α = {alpha:g}"
+        )
+        best = _defined(lds_rows, alpha)
+        if best and _separated(best[0]["lds"], reference):
+            relation = "below" if best[0]["lds"].mean < reference.mean else "above"
+            text += f", so the best attribution ({best[0]['estimate'].label}) stays {relation} what an additive credit can rank here"
+        elif best:
+            text += f"; the best attribution ({best[0]['estimate'].label}) is not separated from it"
+        bullets.append(text + ".")
     return bullets
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from diffusion_credit.evaluation import additive_predictions, lds_over_sets, linear_datamodeling_score
+from diffusion_credit.evaluation import additive_predictions, cross_fitted_lds, lds_over_sets, linear_datamodeling_score
 from diffusion_credit.valuation import exact_shapley, sample_datamodel_sets
 
 
@@ -144,3 +144,26 @@ def test_interval_is_clipped_to_correlation_range():
 
     assert result.ci_low == -1.0
     assert result.ci_high == 1.0
+
+
+def test_cross_fitted_lds_of_additive_game_is_one():
+    weights = np.random.default_rng(7).normal(size=8)
+    sets = _sets(lambda z: z @ weights + 2.0, 8, num_sets=3, per_set=24)
+
+    result = cross_fitted_lds(sets)
+
+    assert result.per_set == pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_cross_fitted_lds_of_pure_interaction_is_low():
+    # v(S) = 1 when exactly one of players 0 and 1 is in S: a pure interaction that an additive model cannot fit.
+    sets = _sets(lambda z: (z[:, 0] != z[:, 1]).astype(float) + 1e-3 * z[:, 2], 8, num_sets=3, per_set=40)
+
+    result = cross_fitted_lds(sets)
+
+    assert abs(result.mean) < 0.3
+
+
+def test_cross_fitted_lds_needs_two_sets():
+    with pytest.raises(ValueError, match="at least two datamodel sets"):
+        cross_fitted_lds(_sets(lambda z: z.sum(axis=1).astype(float), 6, num_sets=1))

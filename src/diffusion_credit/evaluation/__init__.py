@@ -22,7 +22,7 @@ The LDS (linear datamodeling score) measures how well the additive prediction
 
 from .budget import BudgetPoint, lds_budget_curve
 from .counterfactual import CounterfactualCoalitions, counterfactual_coalitions, relative_change, top_contributors
-from .lds import LDSResult, additive_predictions, lds_over_sets, linear_datamodeling_score
+from .lds import LDSResult, additive_predictions, cross_fitted_lds, lds_over_sets, linear_datamodeling_score
 
 __all__ = [
     "BudgetPoint",
@@ -30,6 +30,7 @@ __all__ = [
     "LDSResult",
     "additive_predictions",
     "counterfactual_coalitions",
+    "cross_fitted_lds",
     "lds_budget_curve",
     "lds_over_sets",
     "linear_datamodeling_score",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["LDSResult", "additive_predictions", "linear_datamodeling_score", "lds_over_sets"]
+__all__ = ["LDSResult", "additive_predictions", "cross_fitted_lds", "linear_datamodeling_score", "lds_over_sets"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,12 +134,43 @@ def lds_over_sets(
         `LDSResult`; the interval is `mean ± t_{(1+c)/2, k−1} · s / √k` over the
         `k` defined sets.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence={confidence} must be in (0, 1), e.g. 0.95.")
     if not len(sets):
         raise ValueError("No datamodel sets given; the LDS needs at least one set of evaluated coalitions.")
 
     per_set = tuple(linear_datamodeling_score(scores, coalitions, values) for coalitions, values in sets)
+    return _summarize(per_set, confidence)
+
+
+def cross_fitted_lds(sets: Sequence[tuple[np.ndarray, np.ndarray]], *, confidence: float = 0.95) -> LDSResult:
+    """Compute the LDS of a linear datamodel fitted on the other sets, per held-out set.
+
+    For each set, least squares fits `values ≈ b + Σ_{i∈S} w_i` on the
+    coalitions of all other sets, and `w` is scored on the held-out set.
+    The result is a reference rather than an attribution: it shows how much
+    of the measured values any additive attribution can rank, given as many
+    coalitions as the other sets hold.
+
+    Args:
+        sets: `(coalitions bool [m, n], values float [m])` per datamodel set, at least two.
+        confidence: confidence level of the interval, in `(0, 1)`.
+    """
+    if len(sets) < 2:
+        raise ValueError(f"Cross-fitting needs at least two datamodel sets, got {len(sets)}.")
+
+    per_set = []
+    for held_out, (coalitions, values) in enumerate(sets):
+        train = [pair for index, pair in enumerate(sets) if index != held_out]
+        features = np.concatenate([np.asarray(c, dtype=np.float64) for c, _ in train])
+        targets = np.concatenate([np.asarray(v, dtype=np.float64) for _, v in train])
+        design = np.column_stack([np.ones(len(features)), features])
+        weights = np.linalg.lstsq(design, targets, rcond=None)[0][1:]
+        per_set.append(linear_datamodeling_score(weights, coalitions, values))
+    return _summarize(tuple(per_set), confidence)
+
+
+def _summarize(per_set: tuple[float | None, ...], confidence: float) -> LDSResult:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence} must be in (0, 1), e.g. 0.95.")
     defined = np.array([score for score in per_set if score is not None])
     num_undefined = len(per_set) - len(defined)
     if num_undefined:
