@@ -453,6 +453,16 @@ def test_fidelity_trend_needs_separated_intervals(repo_root):
     assert report_text._fidelity_rises(apart[::-1]) is False
 
 
+def test_fidelity_step_change_wording(repo_root):
+    report_text = load_module(repo_root, "report_text")
+    low = {"steps": 30, "pearson": -0.1, "pearson_low": -0.4, "pearson_high": 0.2}
+    high = {"steps": 60, "pearson": 0.5, "pearson_low": 0.25, "pearson_high": 0.7}
+    close = {"steps": 120, "pearson": 0.4, "pearson_low": 0.1, "pearson_high": 0.6}
+
+    assert report_text._step_change(low, high) == "from 30 to 60 steps it rises (intervals apart)"
+    assert report_text._step_change(high, close) == "from 60 to 120 steps the 95% intervals overlap"
+
+
 def test_time_left_uses_latest_machine(repo_root):
     """Costs compare on the machine with the most values, and the time left on the one that ran last."""
     analysis = load_module(repo_root, "report_analysis")

@@ -179,14 +179,18 @@ def _fidelity_findings(fidelity) -> list[str]:
         if len(rows) == 1:
             bullets.append(f"{name} values correlate with retrained ones at Pearson {series}.")
             continue
-        if _fidelity_rises(rows) is None:
-            trend = "cannot be compared across step counts yet (the 95% intervals overlap)"
-        elif _fidelity_rises(rows):
-            trend = "rises with the step count"
-        else:
-            trend = "does not rise steadily with the step count"
-        bullets.append(f"The Pearson correlation of {name} with retrained values {trend}: {series}.")
+        steps = ", ".join(_step_change(a, b) for a, b in zip(rows, rows[1:]))
+        bullets.append(f"The Pearson correlation of {name} with retrained values is {series}: {steps}.")
     return bullets
+
+
+def _step_change(low, high) -> str:
+    """Describe how the Pearson correlation changes between two step counts, counting only separated intervals."""
+    span = f"from {low['steps']} to {high['steps']} steps"
+    change = _fidelity_rises([low, high])
+    if change is None:
+        return f"{span} the 95% intervals overlap"
+    return f"{span} it {'rises' if change else 'falls'} (intervals apart)"
 
 
 def _pearson_text(row) -> str:
