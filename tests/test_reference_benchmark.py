@@ -537,3 +537,21 @@ def test_report_leaves_out_partial_last_line(repo_root, tmp_path):
     data = analysis.load_results(tmp_path)
 
     assert list(data.coalitions["eval_key"]) == ["k1"]
+
+
+def test_next_step_names_attribution_gap(repo_root):
+    """When an additive credit ranks the truth far better than every attribution, the next step says so."""
+    analysis = load_module(repo_root, "report_analysis")
+    report_text = load_module(repo_root, "report_text")
+    from diffusion_credit.evaluation import LDSResult
+
+    reference = LDSResult(0.8, 0.7, 0.9, (0.75, 0.8, 0.85), 3, 0, 0.95)
+    sft = analysis.Estimate("KernelSHAP", "sft", 60, 64, np.zeros(4), 2.0)
+    lds_rows = [{"alpha": 0.5, "estimate": sft, "lds": LDSResult(0.05, -0.6, 0.7, (0.0, 0.05, 0.1), 3, 0, 0.95)}]
+    noise = [{"method": "sft", "steps": 60, "mean_std": 0.017, "spread": 0.02}]
+
+    bullets = report_text._next_steps(lds_rows, [], noise, {0.5: reference})
+
+    assert len(bullets) == 2
+    assert "gap lies in the attributions" in bullets[0]
+    assert "raise `finetune.steps`" in bullets[1]

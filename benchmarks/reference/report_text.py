@@ -28,7 +28,7 @@ def conclusions(lds_rows, fidelity, noise, reliability, costs: pd.DataFrame, est
     bullets += _cost_findings(costs)
     bullets += _fidelity_findings(fidelity)
     bullets += _noise_findings(noise)
-    bullets += _next_steps(lds_rows, fidelity, noise)
+    bullets += _next_steps(lds_rows, fidelity, noise, additive)
     if not bullets:
         bullets = ["None yet: the benchmark has no measurements to compare."]
     return "\n".join(f"- {bullet}" for bullet in bullets)
@@ -229,8 +229,12 @@ def _noise_findings(noise) -> list[str]:
     return bullets
 
 
-def _next_steps(lds_rows, fidelity, noise) -> list[str]:
+def _next_steps(lds_rows, fidelity, noise, additive) -> list[str]:
     bullets = []
+    gap = _attribution_gap(lds_rows, additive)
+    if gap:
+        # The sFT noise, not the ground truth's, is then the next target.
+        return [gap, *_sft_noise_next(noise)]
     retrain_noise = next((r for r in noise if r["method"] == "retrain" and r["spread"]), None)
     if retrain_noise and retrain_noise["mean_std"] / retrain_noise["spread"] > NOISE_RATIO_HIGH:
         bullets.append(
@@ -254,3 +258,29 @@ def _next_steps(lds_rows, fidelity, noise) -> list[str]:
             "`pruning.ratio` and the fine-tuning learning rate rather than only at `finetune.steps`."
         )
     return bullets
+
+
+def _attribution_gap(lds_rows, additive) -> str | None:
+    """Return a next step when every attribution stays below what an additive credit ranks, else None."""
+    for alpha, reference in additive.items():
+        best = _defined(lds_rows, alpha)
+        if reference.ci_low is None or not best or best[0]["lds"].mean >= reference.ci_low:
+            continue
+        return (
+            f"Next: an additive credit can rank this ground truth (linear datamodel LDS {reference.mean:.2f} at "
+            f"α = {alpha:g}, best attribution {best[0]['lds'].mean:.2f}), so the gap lies in the attributions, "
+            "not in the noise of the retrained values."
+        )
+    return None
+
+
+def _sft_noise_next(noise) -> list[str]:
+    rows = [r for r in noise if r["method"] == "sft" and r["spread"] and r["mean_std"] / r["spread"] > NOISE_RATIO_HIGH]
+    if not rows:
+        return []
+    row = rows[-1]
+    return [
+        f"Next: sFT values at {row['steps']} steps vary between fine-tuning seeds {row['mean_std'] / row['spread']:.2f} "
+        "times as much as between coalitions, so a sweep should raise `finetune.steps` and try a lower "
+        "`pruning.ratio`, scored by LDS under the compute budget."
+    ]
