@@ -169,9 +169,9 @@ def _status_section(data, truth, status) -> str:
         return "\n".join(lines)
     lines += [
         "",
-        f"Estimated time for the rest: {format_duration(total)}{'' if known else ' plus the unmeasured parts'}, "
+        f"Estimated time for the rest on one runner: {format_duration(total)}{'' if known else ' plus the unmeasured parts'}, "
         f"from the median measured seconds per coalition on `{machine}` (an estimate; values shared between phases "
-        "are counted in each).",
+        "are counted in each, and two runners on two cores take about half as long).",
     ]
     return "\n".join(lines)
 
