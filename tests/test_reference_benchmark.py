@@ -554,4 +554,4 @@ def test_next_step_names_attribution_gap(repo_root):
 
     assert len(bullets) == 2
     assert "gap lies in the attributions" in bullets[0]
-    assert "raise `finetune.steps`" in bullets[1]
+    assert "tune `finetune.steps` together with `pruning.ratio`" in bullets[1]

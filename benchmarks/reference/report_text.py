@@ -281,6 +281,6 @@ def _sft_noise_next(noise) -> list[str]:
     row = rows[-1]
     return [
         f"Next: sFT values at {row['steps']} steps vary between fine-tuning seeds {row['mean_std'] / row['spread']:.2f} "
-        "times as much as between coalitions, so a sweep should raise `finetune.steps` and try a lower "
-        "`pruning.ratio`, scored by LDS under the compute budget."
+        "times as much as between coalitions, so a sweep should tune `finetune.steps` together with "
+        "`pruning.ratio` (and average fine-tuning seeds), scored by LDS under the compute budget."
     ]
