@@ -84,6 +84,13 @@ def csv_rows(path):
         return list(csv.DictReader(handle))
 
 
+def wait_for_rows(process, path, count, timeout=240):
+    """Wait until `path` has `count` rows, the process has ended, or `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None and len(csv_rows(path)) < count:
+        time.sleep(0.2)
+
+
 def runs_of(config, kind, database="mlflow.db"):
     # An explicit client: mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, which store.configure then prefers.
     client = MlflowClient(tracking_uri=f"sqlite:///{config.parent / database}")
@@ -95,9 +102,7 @@ def test_kill_resume_and_new_session(repo_root, smoke):
 
     # 1. Kill the first run with SIGKILL once a few values are in the CSV.
     process = benchmark(repo_root, smoke, wait=False)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None and len(csv_rows(results / "coalitions.csv")) < 5:
-        time.sleep(0.5)
+    wait_for_rows(process, results / "coalitions.csv", 5)
     assert process.poll() is None, "the benchmark ended before it could be killed:\n" + process.stdout.read()[-3000:]
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -202,9 +207,7 @@ def test_ctrl_c_stops_between_coalitions(repo_root, smoke):
     """The first SIGINT lets the coalition in flight finish, stops cleanly, and a rerun resumes."""
     results = smoke.parent / "results"
     process = benchmark(repo_root, smoke, wait=False)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None and len(csv_rows(results / "coalitions.csv")) < 2:
-        time.sleep(0.2)
+    wait_for_rows(process, results / "coalitions.csv", 2)
     process.send_signal(signal.SIGINT)
     log = process.communicate(timeout=300)[0]
 

@@ -202,13 +202,7 @@ def _step_counts(text: str) -> tuple[int, ...]:
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer; pass e.g. 3.")
-    return value
+    return _number(text, int, lambda value: value >= 1, "a positive integer; pass e.g. 3")
 
 
 def _even_count(text: str) -> int:
@@ -219,12 +213,16 @@ def _even_count(text: str) -> int:
 
 
 def _minutes(text: str) -> float:
+    return _number(text, float, lambda value: value >= 0, "a number of minutes; pass 0 or more, e.g. 90")
+
+
+def _number(text: str, convert, is_valid, expected: str):
     try:
-        value = float(text)
+        value = convert(text)
     except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes; pass 0 or more, e.g. 90.")
+        value = None
+    if value is None or not is_valid(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {expected}.")
     return value
 
 
