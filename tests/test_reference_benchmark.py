@@ -543,7 +543,7 @@ def test_report_leaves_out_partial_last_line(repo_root, tmp_path):
 
 
 def test_next_step_names_attribution_gap(repo_root):
-    """When an additive credit ranks the truth far better than every attribution, the next step says so."""
+    """When an additive credit ranks the truth far better than every attribution, the next step names that gap."""
     analysis = load_module(repo_root, "report_analysis")
     report_text = load_module(repo_root, "report_text")
     from diffusion_credit.evaluation import LDSResult

@@ -105,8 +105,8 @@ def _ceiling_findings(reliability) -> list[str]:
     return [
         f"The ground truth is the mean of {retrain['mean_seeds']:.1f} seeds per datamodel coalition on average; "
         f"its reliability is {retrain['reliability']:.2f}, so no attribution can reach an LDS much above "
-        f"{retrain['ceiling']:.2f} against it (one seed alone: reliability {retrain['reliability_one']:.2f}; "
-        f"σ_w = {retrain['sigma_within']:.4f} between seeds against σ_b = {retrain['sigma_between']:.4f} between coalitions)."
+        f"{retrain['ceiling']:.2f} against it. One seed alone has reliability {retrain['reliability_one']:.2f}, with "
+        f"σ_w = {retrain['sigma_within']:.4f} between seeds against σ_b = {retrain['sigma_between']:.4f} between coalitions."
     ]
 
 
@@ -180,7 +180,7 @@ def _fidelity_findings(fidelity) -> list[str]:
             bullets.append(f"{name} values correlate with retrained ones at Pearson {series}.")
             continue
         steps = ", ".join(_step_change(a, b) for a, b in zip(rows, rows[1:]))
-        bullets.append(f"The Pearson correlation of {name} with retrained values is {series}: {steps}.")
+        bullets.append(f"The Pearson correlation of {name} with retrained values is {series}. Between step counts, {steps}.")
     return bullets
 
 
