@@ -2,6 +2,7 @@
 
 import csv
 import importlib
+import json
 import os
 import re
 import shutil
@@ -137,7 +138,10 @@ def test_kill_resume_and_new_session(repo_root, smoke):
     imported = runs_of(smoke, "coalition", "new-session.db")
     assert len(imported) == len(rows)
     assert all(run.data.tags.get("credit.imported_from") == "coalitions.csv" for run in imported)
-    assert runs_of(smoke, "train", "new-session.db") == []
+    # θ* and θ̃* come from the pinned models folder, not from training.
+    for kind in ("train", "prune"):
+        [model_run] = runs_of(smoke, kind, "new-session.db")
+        assert model_run.data.tags["credit.imported_from"].startswith(f"models/{kind}-")
     by_key = {run.data.tags[store.TAG_EVAL_KEY]: run for run in imported}
     for row in rows:
         run = by_key[row["eval_key"]]
@@ -161,6 +165,39 @@ def test_kill_resume_and_new_session(repo_root, smoke):
     assert "unknown (a method in it was never measured)" in readme  # ft was never run
     assert "| retrain | 3 | 3 |" in readme
     assert (smoke.parent / "report" / "sft_fidelity.png").exists()
+
+
+def test_pinned_models_make_a_new_session_measure_the_same_game(repo_root, smoke):
+    """A session with an empty store and cache imports θ*, θ̃* and the classifier, recomputes nothing else, and gets the same value."""
+    results = smoke.parent / "results"
+    first = benchmark(repo_root, smoke, "--phases", "sft", "--sft-steps", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    manifest = json.loads((results / "models" / "pinned.json").read_text())
+    assert {name.split("-")[0] for name in manifest} == {"train", "prune", "classifier"}
+    [classifier] = [name for name in manifest if name.startswith("classifier-")]
+    pinned_classifier = (results / "models" / classifier / "model.safetensors").read_bytes()
+
+    # A new session: new store and cache; the last sFT value is dropped and computed again.
+    rows = csv_rows(results / "coalitions.csv")
+    dropped = rows[-1]
+    write_csv(results / "coalitions.csv", list(rows[0]), rows[:-1])
+    shutil.rmtree(smoke.parent / "cache")
+    second = benchmark(repo_root, smoke, "--phases", "sft", "--sft-steps", "2", database="second.db")
+    assert second.returncode == 0, second.stderr[-3000:]
+    recomputed = csv_rows(results / "coalitions.csv")[-1]
+    assert recomputed["eval_key"] == dropped["eval_key"]
+    assert float(recomputed["value"]) == float(dropped["value"])
+    for kind in ("train", "prune"):
+        assert all(run.data.tags.get("credit.imported_from", "").startswith("models/") for run in runs_of(smoke, kind, "second.db"))
+    assert (smoke.parent / "cache" / "classifiers" / classifier.removeprefix("classifier-") / "model.safetensors").read_bytes() == pinned_classifier
+
+    # Weights that no longer match pinned.json stop the next new session before any work.
+    manifest[classifier]["sha256"] = "0" * 64
+    (results / "models" / "pinned.json").write_text(json.dumps(manifest))
+    shutil.rmtree(smoke.parent / "cache")
+    tampered = benchmark(repo_root, smoke, "--phases", "sft", "--sft-steps", "2", database="third.db")
+    assert tampered.returncode == 2
+    assert f"The weights in {results / 'models' / classifier} do not match their SHA-256 in pinned.json" in tampered.stderr
 
 
 def test_two_runners_split_the_work(repo_root, smoke):

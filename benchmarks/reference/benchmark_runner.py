@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 import mlflow
 from coalition_log import CsvLog, format_duration
 from benchmark_plan import PlannedTask, StudyVariants
+from pinned_models import export_models
 from store_import import coalition_row
 from worker_locks import LockFolder
 
@@ -186,6 +187,12 @@ class BenchmarkRunner:
         row = self._record(task, run, "computed")
         self.costs.add(task.method, task.finetune_steps, (row and _total_seconds(row)) or time.perf_counter() - started)
         outcome.computed += 1
+        self.pin_models()
+
+    def pin_models(self) -> None:
+        """Export `θ*`, `θ̃*` and the study classifier to `<results>/models/` once each exists (see `pinned_models`)."""
+        with self.locks.hold("pinned-models"):
+            export_models(self.variants.base, self.log.path.parent, machine=self.machine)
 
     def _record(self, task: PlannedTask, run, source: str) -> dict | None:
         """Append the run's value unless its eval key has a row; return the row written, or None."""
@@ -220,6 +227,7 @@ class BenchmarkRunner:
                 study.full_model()
             self._record_stage("train", study.train_digest)
             self._record_stage("prune", study.prune_digest)
+        self.pin_models()
         return True
 
     def _record_stage(self, stage: str, digest: str) -> None:

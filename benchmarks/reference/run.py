@@ -5,7 +5,9 @@ datamodel-seeds, loo, banzhaf) skips what is already done. Every finished
 coalition value is appended to `<results>/coalitions.csv` at once. At start
 the CSV rows are imported into the run store, so a run killed at any point
 loses at most the coalition in flight, even when the next session starts
-with an empty store.
+with an empty store. The models in `<results>/models/` (`θ*`, `θ̃*` and the
+study classifier) are imported too, so every session measures the same game;
+the first runner to train them exports them there (see `pinned_models`).
 
 Long run on the 2-core CPU machine (hours; see README.md for the estimate),
 one process per core; the processes split the coalitions between them:
@@ -46,6 +48,7 @@ from coalition_log import (  # noqa: E402
     read_rows,
     write_rows,
 )
+from pinned_models import import_models  # noqa: E402
 from store_import import import_rows  # noqa: E402
 from worker_locks import lock_folder_of  # noqa: E402
 
@@ -119,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     stages = CsvLog(results / "stages.csv", STAGE_COLUMNS, key="digest")
     baselines = CsvLog(results / "baselines.csv", BASELINE_COLUMNS, key="digest")
     locks = lock_folder_of(results)
+    with locks.hold("pinned-models"):
+        import_models(study, results)
     with locks.hold("import"):
         import_rows(study.name, coalitions.rows)
 

@@ -20,7 +20,8 @@ __all__ = ["TAG_IMPORTED_FROM", "import_rows", "coalition_row"]
 logger = logging.getLogger(__name__)
 
 TAG_IMPORTED_FROM = "credit.imported_from"
-"""Tag of a coalition run created from a CSV row; its value is the file name."""
+"""Tag of a run created from a committed file: a coalition run from a CSV row (the value is
+the file name) or a train or prune run from a pinned model (the value is its folder)."""
 
 _TIME_COLUMNS = ("train_s", "sample_s", "property_s")
 

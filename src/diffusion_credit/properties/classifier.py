@@ -36,6 +36,7 @@ __all__ = [
     "ContributorClassifier",
     "train_classifier",
     "load_or_train_classifier",
+    "classifier_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -280,7 +281,7 @@ def load_or_train_classifier(
     images, labels = _check_dataset(dataset)
     channels, resolution = images.shape[1], images.shape[2]
     contributors = list(dataset.contributors)
-    key = digest(str(dataset.digest), [channels, resolution], contributors, settings.to_dict(), RECIPE_VERSION)
+    key = classifier_key(dataset, settings)
     entry = Path(cache_dir) / "classifiers" / key
     network = ContributorCNN(channels, len(contributors), settings.widths)
 
@@ -302,6 +303,17 @@ def load_or_train_classifier(
         holdout_accuracy=meta["holdout_accuracy"],
         device=device,
     )
+
+
+def classifier_key(dataset: Any, settings: ClassifierSettings) -> str:
+    """Return the cache key of the classifier trained on `dataset` with `settings`.
+
+    It covers `dataset.digest`, the image format, the contributors, the
+    settings and the recipe version; the cache entry is
+    `<cache_dir>/classifiers/<key>/`.
+    """
+    channels, resolution = dataset.images.shape[1], dataset.images.shape[2]
+    return digest(str(dataset.digest), [int(channels), int(resolution)], list(dataset.contributors), settings.to_dict(), RECIPE_VERSION)
 
 
 def _check_dataset(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
