@@ -200,6 +200,72 @@ def test_pinned_models_make_a_new_session_measure_the_same_game(repo_root, smoke
     assert f"The weights in {results / 'models' / classifier} do not match their SHA-256 in pinned.json" in tampered.stderr
 
 
+def recheck(repo_root, config, *extra):
+    command = [sys.executable, str(repo_root / "benchmarks" / "reference" / "recheck.py"), "--config", str(config)]
+    command += ["--results", str(config.parent / "results"), "--no-progress", "--threads", "1", *extra]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    return subprocess.run(command, cwd=config.parent, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_recheck_reproduces_values_on_same_machine(repo_root, smoke):
+    """With the pinned models, a value computed again on the same machine equals the stored one exactly."""
+    results = smoke.parent / "results"
+    first = benchmark(repo_root, smoke, "--phases", "sft", "--sft-steps", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+
+    same = recheck(repo_root, smoke, "--method", "sft", "--steps", "2", "--count", "2", "--same-machine")
+    assert same.returncode == 0, same.stderr[-3000:]
+    rows = csv_rows(results / "rechecks.csv")
+    assert len(rows) == 2
+    for row in rows:
+        assert float(row["value"]) == float(row["stored_value"])
+        assert row["models"].startswith("train:")
+        assert " prune:" in row["models"]
+
+    # Values from other machines: this fresh benchmark has none.
+    other = recheck(repo_root, smoke, "--method", "sft", "--steps", "2")
+    assert other.returncode == 2
+    assert "No sft values with 2 fine-tuning steps from other machines" in other.stderr
+
+    # Without pinned models the recheck would train new ones, so it stops instead.
+    (results / "models" / "pinned.json").unlink()
+    unpinned = recheck(repo_root, smoke, "--method", "sft", "--steps", "2", "--same-machine")
+    assert unpinned.returncode == 2
+    assert "not pinned in" in unpinned.stderr
+
+
+def test_recheck_rows_measure_changes(repo_root):
+    """The change table: mean and RMS of Δ, the largest |Δ|, and the ratio to the spread between coalitions."""
+    report_recheck = load_module(repo_root, "report_recheck")
+    coalitions = pd.DataFrame(
+        {
+            "method": ["ft"] * 4,
+            "finetune_steps": [60] * 4,
+            "coalition": ["1100", "0011", "1010", "1111"],
+            "settings": ["k"] * 4,
+            "game_key": ["k"] * 4,
+            "value": [1.0, 2.0, 3.0, 9.0],
+        }
+    )
+    rechecks = pd.DataFrame(
+        {
+            "method": ["ft"] * 3,
+            "finetune_steps": [60] * 3,
+            "stored_machine": ["a"] * 3,
+            "machine": ["b"] * 3,
+            "stored_value": [1.0, 2.0, 3.0],
+            "value": [1.3, 1.6, 3.0],
+        }
+    )
+    [row] = report_recheck.recheck_rows(rechecks, coalitions)
+    assert row["values"] == 3
+    assert row["mean_change"] == pytest.approx(-0.1 / 3)
+    assert row["rms_change"] == pytest.approx(np.sqrt((0.09 + 0.16) / 3))
+    assert row["max_change"] == pytest.approx(0.4)
+    assert row["sd_between"] == pytest.approx(1.0)  # the full coalition is left out
+    assert row["ratio"] == pytest.approx(row["rms_change"])
+
+
 def test_two_runners_split_the_work(repo_root, smoke):
     """Two processes on one results folder and store compute every value once between them."""
     results = smoke.parent / "results"

@@ -34,7 +34,7 @@ from diffusion_credit.properties.backends import classifier_settings
 from diffusion_credit.properties.classifier import classifier_key
 from diffusion_credit.study import Study
 
-__all__ = ["MODELS_FOLDER", "MANIFEST", "export_models", "import_models", "read_manifest", "weights_sha256"]
+__all__ = ["MODELS_FOLDER", "MANIFEST", "export_models", "import_models", "model_folders", "read_manifest", "weights_sha256"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,19 @@ def export_models(study: Study, results: str | Path, *, machine: str) -> list[st
         _add_to_manifest(folder, exported, machine)
         logger.info("Pinned %s in %s; commit the folder so later sessions use the same models.", ", ".join(exported), folder)
     return exported
+
+
+def model_folders(study: Study, method: str) -> dict[str, str]:
+    """Return the folder name of each model `method` evaluates with, by role: `train`, `prune` and `classifier`."""
+    folders = {}
+    if method != "retrain":
+        folders["train"] = f"train-{study.train_digest}"
+    if method == "sft":
+        folders["prune"] = f"prune-{study.prune_digest}"
+    key = _classifier_key(study)
+    if key:
+        folders["classifier"] = f"classifier-{key}"
+    return folders
 
 
 def _classifier_key(study: Study) -> str | None:

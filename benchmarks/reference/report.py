@@ -23,6 +23,7 @@ sys.path.insert(0, str(REFERENCE_DIR))
 
 import report_analysis as analysis  # noqa: E402
 from coalition_log import format_duration  # noqa: E402
+from report_recheck import recheck_rows  # noqa: E402
 from report_reliability import reliability_rows  # noqa: E402
 from report_text import conclusions  # noqa: E402
 
@@ -94,6 +95,7 @@ def build_report(data: analysis.BenchmarkData, output: Path) -> str:
         _budget_section(estimates, plots["budget"]),
         _fidelity_section(fidelity, plots["fidelity"]),
         _noise_section(noise, reliability, analysis.report_alpha(truth)),
+        _machines_section(data, recheck_rows(data.rechecks, data.coalitions)),
         "## Conclusions so far\n\n" + conclusions(lds, fidelity, noise, reliability, costs, estimates, truth, additive),
     ]
     return "\n\n".join(sections).rstrip() + "\n"
@@ -293,6 +295,42 @@ def _fidelity_section(fidelity, plot: Path | None) -> str:
         lines.append(f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {pearson} | {interval} | {spearman} |")
     if plot is not None:
         lines += ["", f"![Pearson against fine-tuning steps]({plot.name})"]
+    return "\n".join(lines)
+
+
+def _machines_section(data: analysis.BenchmarkData, rechecks: list[dict]) -> str:
+    lines = ["## Values from different machines", ""]
+    if data.pinned:
+        first = min(entry["exported_at"] for entry in data.pinned.values())
+        machines = sorted({entry["machine"] for entry in data.pinned.values()})
+        lines.append(
+            f"Since {first}, every session evaluates with the models pinned in `results/models/` "
+            f"({', '.join(sorted(data.pinned))}, trained on `{'`, `'.join(machines)}`). "
+            "Values finished before that came from the models each session trained for itself, and CPU training "
+            "gives other weights on another instruction set."
+        )
+    else:
+        lines.append("No models pinned yet: each session trains its own `θ*`, `θ̃*` and classifier.")
+    lines += ["", "Values computed again by `recheck.py` with the pinned models, against the stored ones:", ""]
+    if not rechecks:
+        return "\n".join(lines + [f"{NOT_MEASURED}."])
+    lines += [
+        "| method | stored on | rechecked on | values | mean Δ | RMS Δ | max \\|Δ\\| | Pearson | sd between coalitions | RMS Δ / sd |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rechecks:
+        pearson = "—" if row["pearson"] is None else f"{row['pearson']:.2f}"
+        between = "—" if row["sd_between"] is None else f"{row['sd_between']:.4f}"
+        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        lines.append(
+            f"| {analysis.method_label(row['method'], row['steps'])} | {row['stored_machine']} | {row['machine']} | {row['values']} | "
+            f"{row['mean_change']:+.4f} | {row['rms_change']:.4f} | {row['max_change']:.4f} | {pearson} | {between} | {ratio} |"
+        )
+    lines += [
+        "",
+        "A ratio near 0 means the stored values can be reused here; a ratio near 1 means the machines measured "
+        "different games, and the method's values from before the pinning should be computed again.",
+    ]
     return "\n".join(lines)
 
 

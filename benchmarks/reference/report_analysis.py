@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pinned_models import read_manifest
 from scipy import stats
 
 from diffusion_credit.evaluation import BudgetPoint, LDSResult, cross_fitted_lds, lds_budget_curve, lds_over_sets
@@ -60,6 +61,8 @@ class BenchmarkData:
         stages: `stages.csv` rows of the study.
         baselines: `baselines.csv` rows of the study.
         other_studies: studies with rows in the files that this report leaves out.
+        rechecks: `rechecks.csv` rows of the study (values computed again on another machine).
+        pinned: `models/pinned.json`, the models every session shares, by folder name.
     """
 
     study: str
@@ -69,6 +72,8 @@ class BenchmarkData:
     stages: pd.DataFrame
     baselines: pd.DataFrame
     other_studies: list[str] = field(default_factory=list)
+    rechecks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pinned: dict = field(default_factory=dict)
 
     @property
     def primary_machine(self) -> str | None:
@@ -191,6 +196,8 @@ def load_results(results_dir: str | Path, study: str | None = None) -> Benchmark
         stages=_read_optional(results_dir / "stages.csv", study),
         baselines=_read_optional(results_dir / "baselines.csv", study),
         other_studies=[name for name in studies.index if name != study],
+        rechecks=_read_optional(results_dir / "rechecks.csv", study, {"coalition": str, "eval_key": str}),
+        pinned=read_manifest(results_dir),
     )
 
 
