@@ -235,7 +235,7 @@ def test_recheck_reproduces_values_on_same_machine(repo_root, smoke):
 
 
 def test_recheck_rows_measure_changes(repo_root):
-    """The change table: mean and RMS of Δ, the largest |Δ|, and the ratio to the spread between coalitions."""
+    """The change table: mean and sd of Δ, the largest |Δ|, and the ratio to the spread between coalitions."""
     report_recheck = load_module(repo_root, "report_recheck")
     coalitions = pd.DataFrame(
         {
@@ -260,10 +260,10 @@ def test_recheck_rows_measure_changes(repo_root):
     [row] = report_recheck.recheck_rows(rechecks, coalitions)
     assert row["values"] == 3
     assert row["mean_change"] == pytest.approx(-0.1 / 3)
-    assert row["rms_change"] == pytest.approx(np.sqrt((0.09 + 0.16) / 3))
+    assert row["sd_change"] == pytest.approx(np.std([0.3, -0.4, 0.0], ddof=1))
     assert row["max_change"] == pytest.approx(0.4)
     assert row["sd_between"] == pytest.approx(1.0)  # the full coalition is left out
-    assert row["ratio"] == pytest.approx(row["rms_change"])
+    assert row["ratio"] == pytest.approx(row["sd_change"])
 
 
 def test_two_runners_split_the_work(repo_root, smoke):

@@ -315,23 +315,35 @@ def _machines_section(data: analysis.BenchmarkData, rechecks: list[dict]) -> str
     if not rechecks:
         return "\n".join(lines + [f"{NOT_MEASURED}."])
     lines += [
-        "| method | stored on | rechecked on | values | mean Δ | RMS Δ | max \\|Δ\\| | Pearson | sd between coalitions | RMS Δ / sd |",
+        "| method | stored on | rechecked on | values | mean Δ | sd Δ | max \\|Δ\\| | Pearson | sd between coalitions | sd Δ / sd between |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rechecks:
-        pearson = "—" if row["pearson"] is None else f"{row['pearson']:.2f}"
-        between = "—" if row["sd_between"] is None else f"{row['sd_between']:.4f}"
-        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
-        lines.append(
-            f"| {analysis.method_label(row['method'], row['steps'])} | {row['stored_machine']} | {row['machine']} | {row['values']} | "
-            f"{row['mean_change']:+.4f} | {row['rms_change']:.4f} | {row['max_change']:.4f} | {pearson} | {between} | {ratio} |"
-        )
+        cells = [
+            analysis.method_label(row["method"], row["steps"]),
+            row["stored_machine"],
+            row["machine"],
+            str(row["values"]),
+            f"{row['mean_change']:+.4f}",
+            _optional(row["sd_change"], ".4f"),
+            f"{row['max_change']:.4f}",
+            _optional(row["pearson"], ".2f"),
+            _optional(row["sd_between"], ".4f"),
+            _optional(row["ratio"], ".2f"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "A ratio near 0 means the stored values can be reused here; a ratio near 1 means the machines measured "
-        "different games, and the method's values from before the pinning should be computed again.",
+        "The mean Δ is an offset shared by the values of one machine, so it cancels in a game computed on one "
+        "machine and shifts one machine's values against another's in a mixed game. The sd Δ is noise that stays "
+        "either way: a ratio near 0 means the values from both machines can share a game, a ratio near 1 means "
+        "they measure different games and the older values should be computed again.",
     ]
     return "\n".join(lines)
+
+
+def _optional(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
 
 
 def _noise_section(noise, reliability, alpha) -> str:

@@ -3,9 +3,10 @@
 A value's change `Δ = value − stored value` has two sources: the models
 (`θ*`, `θ̃*` and the study classifier, which each session trained itself
 before they were pinned) and the arithmetic of the machine's instruction
-set. The report sets the spread of Δ against the spread of the method's
-values between coalitions: when the two are alike, values from the two
-machines measure different games and must not be mixed in one estimate.
+set. The mean of Δ is an offset shared by one machine's values; it cancels
+in a game computed on one machine, but not in a game that mixes machines.
+The spread of Δ around that mean is noise that no grouping removes, and the
+report sets it against the spread of the method's values between coalitions.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ def recheck_rows(rechecks: pd.DataFrame, coalitions: pd.DataFrame) -> list[dict]
 
     Returns:
         Rows with `method`, `steps`, `stored_machine`, `machine`, `values`,
-        `mean_change`, `rms_change` (root mean square of Δ), `max_change` (largest |Δ|), `pearson`
+        `mean_change`, `sd_change` (None below 2 values), `max_change` (largest |Δ|), `pearson`
         (stored against rechecked, None below 3 values), `sd_between` (the
         standard deviation of the method's values over the coalitions that
-        are neither empty nor full) and `ratio` (`rms_change / sd_between`).
+        are neither empty nor full) and `ratio` (`sd_change / sd_between`).
     """
     if rechecks.empty:
         return []
@@ -42,7 +43,7 @@ def recheck_rows(rechecks: pd.DataFrame, coalitions: pd.DataFrame) -> list[dict]
     ):
         steps = None if pd.isna(steps) else int(steps)
         changes = group["change"].to_numpy()
-        rms_change = float(np.sqrt(np.mean(changes**2)))
+        sd_change = float(np.std(changes, ddof=1)) if len(changes) >= 2 else None
         sd_between = _spread_between(coalitions, method, steps)
         rows.append(
             {
@@ -52,11 +53,11 @@ def recheck_rows(rechecks: pd.DataFrame, coalitions: pd.DataFrame) -> list[dict]
                 "machine": machine,
                 "values": len(group),
                 "mean_change": float(changes.mean()),
-                "rms_change": rms_change,
+                "sd_change": sd_change,
                 "max_change": float(np.abs(changes).max()),
                 "pearson": _pearson(group["stored_value"].astype(float), group["value"].astype(float)),
                 "sd_between": sd_between,
-                "ratio": rms_change / sd_between if sd_between else None,
+                "ratio": sd_change / sd_between if sd_change is not None and sd_between else None,
             }
         )
     return rows
