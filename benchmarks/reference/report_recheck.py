@@ -3,7 +3,7 @@
 A value's change `Δ = value − stored value` has two sources: the models
 (`θ*`, `θ̃*` and the study classifier, which each session trained itself
 before they were pinned) and the arithmetic of the machine's instruction
-set. The mean of Δ is an offset shared by one machine's values; it cancels
+set. The mean of Δ is an offset shared by one machine's values. It cancels
 in a game computed on one machine, but not in a game that mixes machines.
 The spread of Δ around that mean is noise that no grouping removes, and the
 report sets it against the spread of the method's values between coalitions.
