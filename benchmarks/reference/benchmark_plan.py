@@ -10,15 +10,17 @@ Phases, in the order they run:
 | `baselines` | the baseline attributions (not a coalition phase; see `baseline_phase`) |
 | `ft` | the same as `sft` for plain fine-tuning of `θ*` |
 | `retrain-shapley` | paired Shapley-kernel coalitions, retrained (a prefix of the sFT sample) |
+| `loo` | the coalitions `N∖{i}` per semivalue method, fine-tuned ones first |
+| `banzhaf` | uniform coalitions per semivalue method, fine-tuned ones first |
 | `datamodel-seeds` | the datamodel coalitions retrained with more seeds; the ground truth is their mean |
-| `loo` | the coalitions `N∖{i}` per semivalue method |
-| `banzhaf` | uniform coalitions per semivalue method |
 
 The cheap phases come first, so a partial run already scores sFT and the
-baselines against the single-seed ground truth. Retrained Shapley follows,
-so that every method of the comparison has a score. The seed replicates come
-next: at the CPU scale the seed noise of one retrain is about as large as the
-spread between coalitions, and averaging seeds sharpens every score at once.
+baselines against the single-seed ground truth. Retrained Shapley, LOO and
+Banzhaf follow, so that every method of the comparison has a score; within
+LOO and Banzhaf the fine-tuned values come before the retrained ones, so the
+sFT scores exist after minutes. The seed replicates come last: at the CPU
+scale the seed noise of one retrain is about as large as the spread between
+coalitions, and averaging seeds then sharpens every score at once.
 
 Every Shapley game also gets its boundary coalitions: `v(∅)` (retrain of the
 empty coalition, the untrained model) and `v(N)` (`θ*`, plus the method's own
@@ -52,7 +54,7 @@ __all__ = ["PHASES", "COALITION_PHASES", "PlanSettings", "PlannedTask", "StudyVa
 
 logger = logging.getLogger(__name__)
 
-PHASES = ("noise", "datamodels", "sft", "baselines", "ft", "retrain-shapley", "datamodel-seeds", "loo", "banzhaf")
+PHASES = ("noise", "datamodels", "sft", "baselines", "ft", "retrain-shapley", "loo", "banzhaf", "datamodel-seeds")
 COALITION_PHASES = tuple(phase for phase in PHASES if phase != "baselines")
 NOISE_ALPHA = 0.5
 
@@ -382,7 +384,7 @@ def _finetune_tasks(
 def _loo_tasks(variants: StudyVariants, methods: Sequence[str]) -> list[PlannedTask]:
     num_contributors = len(variants.base.contributors)
     tasks = []
-    for method in methods:
+    for method in _cheap_first(methods):
         tasks += _boundary_tasks(variants, "loo", method, None)
         for position, row in enumerate(leave_one_out_coalitions(num_contributors)):
             tasks.append(variants.make_task("loo", "loo", position, coalition_to_bits(row), method))
@@ -394,8 +396,13 @@ def _banzhaf_tasks(variants: StudyVariants, methods: Sequence[str], count: int) 
     num_contributors = len(variants.base.contributors)
     coalitions = sample_uniform(num_contributors, count, seed=valuation.seed)
     tasks = []
-    for method in methods:
+    for method in _cheap_first(methods):
         tasks += _boundary_tasks(variants, "banzhaf", method, None)
         for position, row in enumerate(coalitions):
             tasks.append(variants.make_task("banzhaf", "uniform", position, coalition_to_bits(row), method))
     return tasks
+
+
+def _cheap_first(methods: Sequence[str]) -> list[str]:
+    """Return the methods with `retrain` last, keeping the others in order: a retrain takes minutes, a fine-tune seconds."""
+    return sorted(methods, key=lambda method: method == "retrain")

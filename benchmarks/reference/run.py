@@ -1,7 +1,7 @@
 """Run or resume the reference benchmark: sFT Shapley credit against retraining, scored by LDS.
 
-Each phase (noise, datamodels, sft, baselines, ft, retrain-shapley,
-datamodel-seeds, loo, banzhaf) skips what is already done. Every finished
+Each phase (noise, datamodels, sft, baselines, ft, retrain-shapley, loo,
+banzhaf, datamodel-seeds) skips what is already done. Every finished
 coalition value is appended to `<results>/coalitions.csv` at once. At start
 the CSV rows are imported into the run store, so a run killed at any point
 loses at most the coalition in flight, even when the next session starts
