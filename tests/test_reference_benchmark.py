@@ -227,6 +227,27 @@ def test_recheck_reproduces_values_on_same_machine(repo_root, smoke):
     assert other.returncode == 2
     assert "No sft values with 2 fine-tuning steps from other machines" in other.stderr
 
+    # --replace computes again what other models computed before the pinning, and only that.
+    rows = csv_rows(results / "coalitions.csv")
+    sft = [index for index, row in enumerate(rows) if row["method"] == "sft" and "0" in row["coalition"] and "1" in row["coalition"]]
+    old, other = sft[0], sft[1]
+    original = dict(rows[old])
+    rows[old].update(value=str(float(original["value"]) + 1.0), machine="an older machine", finished_at="2000-01-01T00:00:00+00:00")
+    rows[other].update(machine="an older machine")  # finished after the pinning, so already computed with the pinned models
+    write_csv(results / "coalitions.csv", list(rows[0]), rows)
+    replaced = recheck(repo_root, smoke, "--method", "sft", "--steps", "2", "--replace")
+    assert replaced.returncode == 0, replaced.stderr[-3000:]
+    after = csv_rows(results / "coalitions.csv")
+    assert len(after) == len(rows)
+    assert after[old]["eval_key"] == original["eval_key"]
+    assert float(after[old]["value"]) == float(original["value"])
+    assert after[old]["machine"] == original["machine"]
+    assert after[other] == rows[other]
+    last = csv_rows(results / "rechecks.csv")[-1]
+    assert last["eval_key"] == original["eval_key"]
+    assert float(last["stored_value"]) == float(original["value"]) + 1.0
+    assert last["stored_machine"] == "an older machine"
+
     # Without pinned models the recheck would train new ones, so it stops instead.
     (results / "models" / "pinned.json").unlink()
     unpinned = recheck(repo_root, smoke, "--method", "sft", "--steps", "2", "--same-machine")

@@ -175,6 +175,21 @@ class CsvLog:
                 self.keys.update(values[self.key] for values in prepared)
         return len(prepared)
 
+    def replace(self, row: Mapping[str, object]) -> None:
+        """Replace the row with the same key by `row`, rewriting the file through a temporary one.
+
+        Raises:
+            KeyError: no row has the key of `row`.
+        """
+        values = {column: _cell(row.get(column)) for column in self.columns}
+        with self._locks.hold(self.path.name):
+            self._reload()
+            keys = [existing[self.key] for existing in self.rows]
+            if values[self.key] not in keys:
+                raise KeyError(f"{self.path.name} has no row with {self.key} {values[self.key]!r} to replace.")
+            self.rows[keys.index(values[self.key])] = values
+            write_rows(self.path, self.columns, self.rows)
+
     def count(self, key: str) -> int:
         """Return how many rows have `key` in the key column."""
         return sum(1 for row in self.rows if row[self.key] == key)

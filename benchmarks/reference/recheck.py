@@ -8,6 +8,11 @@ that another machine computed, the ones a session on this machine would
 otherwise reuse. The report compares the change with the spread of the
 method's values between coalitions: a change of that size means values from
 the two machines do not belong in one game.
+
+With `--replace`, every value of the method that other models computed (it
+finished before the pinning, on another machine than the pinned models') is
+computed again and replaced in `coalitions.csv`, so the method's game is
+measured with the pinned models alone. The old value stays in `rechecks.csv`.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ import logging
 import os
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
+import mlflow
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -27,8 +32,9 @@ REFERENCE_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(REFERENCE_DIR))
 
 from benchmark_plan import StudyVariants  # noqa: E402
-from coalition_log import COALITION_COLUMNS, CsvLog, describe_machine, read_rows  # noqa: E402
+from coalition_log import COALITION_COLUMNS, CsvLog, describe_machine  # noqa: E402
 from pinned_models import import_models, model_folders, read_manifest  # noqa: E402
+from store_import import coalition_row  # noqa: E402
 from worker_locks import lock_folder_of  # noqa: E402
 
 from diffusion_credit.cli import setup_logging  # noqa: E402
@@ -62,14 +68,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", default=str(REFERENCE_DIR / "results"), help="Folder of the CSV files and pinned models.")
     parser.add_argument("--method", required=True, choices=("retrain", "sft", "ft"), help="Method of the values to recheck.")
     parser.add_argument("--steps", type=int, default=None, help="Fine-tuning steps of the sft/ft values; default finetune.steps.")
-    parser.add_argument("--count", type=int, default=8, help="Number of values to recheck; default %(default)s.")
+    parser.add_argument("--count", type=int, default=None, help="Number of values to recheck; default 8, or all with --replace.")
     parser.add_argument("--same-machine", action="store_true", help="Recheck values this machine computed, to test determinism here.")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="Recompute every value of the method that other models computed before the pinning, and replace it in "
+        "coalitions.csv; the old value stays in rechecks.csv.",
+    )
     parser.add_argument("--seed", type=int, default=0, help="Seeds the choice of values; default %(default)s.")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
     parser.add_argument("--no-progress", action="store_true", help="Hide the tqdm bars.")
     args = parser.parse_args(argv)
-    if args.count < 1:
+    if args.count is not None and args.count < 1:
         parser.error(f"--count {args.count} must be at least 1.")
+    if args.replace and args.same_machine:
+        parser.error("--replace and --same-machine exclude each other: the pinned models' own values need no replacing.")
+    if args.count is None and not args.replace:
+        args.count = 8
     return args
 
 
@@ -95,43 +111,72 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def recheck(study: Study, results: Path, args: argparse.Namespace, models: str) -> None:
-    """Evaluate the chosen values again and append one `rechecks.csv` row per value."""
+    """Evaluate the chosen values again, append one `rechecks.csv` row per value and, with `--replace`, update `coalitions.csv`."""
     machine = describe_machine(study.device)
     steps = None if args.method == "retrain" else (args.steps or study.config.finetune.steps)
-    log = CsvLog(results / "rechecks.csv", RECHECK_COLUMNS)
-    done = {row["eval_key"] for row in log.rows if row["machine"] == machine}
-    chosen = _choose(read_rows(results / "coalitions.csv", COALITION_COLUMNS), study.name, args, steps, machine, done)
-    logger.info("Rechecking %d %s values on %s", len(chosen), args.method, machine)
+    rechecks = CsvLog(results / "rechecks.csv", RECHECK_COLUMNS)
+    coalitions = CsvLog(results / "coalitions.csv", COALITION_COLUMNS, key="eval_key")
+    rechecked = {row["eval_key"] for row in rechecks.rows if row["machine"] == machine}
+    if args.replace:
+        chosen = _superseded(coalitions.rows, study, args.method, steps, results)[: args.count]
+    else:
+        chosen = _choose(coalitions.rows, study.name, args, steps, machine, rechecked)
+    logger.info("%s %d %s values on %s", "Replacing" if args.replace else "Rechecking", len(chosen), args.method, machine)
 
     variants = StudyVariants(study)
     for row in tqdm(chosen, desc="recheck", disable=args.no_progress):
-        task = variants.make_task("recheck", "recheck", 0, row["coalition"], args.method, steps)
-        if task.eval_key != row["eval_key"]:
-            raise InputError(
-                f"Coalition {row['coalition']} has eval key {task.eval_key} under {args.config}, but {row['eval_key']} in "
-                "coalitions.csv; pass the config the benchmark ran with."
-            )
-        outcome = make_executor(variants.study(args.method, steps)).run([task.task()])[0]
-        if not outcome.ok:
-            raise RuntimeError(f"Recheck of {args.method} coalition {row['coalition']} failed: {outcome.error}")
-        value = outcome.value
-        log.append(
-            {
-                "study": study.name,
-                "coalition": row["coalition"],
-                "method": args.method,
-                "finetune_steps": steps,
-                "eval_key": row["eval_key"],
-                "stored_value": row["value"],
-                "stored_machine": row["machine"],
-                "value": value.value,
-                "machine": machine,
-                "models": models,
-                "seconds": value.seconds,
-                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
+        run = _evaluate(variants, row, args, steps)
+        new = coalition_row(
+            run, study_name=study.name, finetune_steps=steps, game_key=row["game_key"], seed=int(row["seed"]), machine=machine, source="computed"
         )
-        logger.info("v(%s) by %s: stored %.4f, now %.4f", row["coalition"], args.method, float(row["value"]), value.value)
+        if row["eval_key"] not in rechecked:
+            rechecks.append(
+                {
+                    **{column: row[column] for column in ("study", "coalition", "method", "finetune_steps", "eval_key")},
+                    "stored_value": row["value"],
+                    "stored_machine": row["machine"],
+                    "value": new["value"],
+                    "machine": machine,
+                    "models": models,
+                    "seconds": sum(new[column] or 0.0 for column in ("train_s", "sample_s", "property_s")),
+                    "finished_at": new["finished_at"],
+                }
+            )
+        if args.replace:
+            coalitions.replace({**new, "datamodel_alpha": row["datamodel_alpha"], "datamodel_set": row["datamodel_set"]})
+        logger.info("v(%s) by %s: stored %.4f, now %.4f", row["coalition"], args.method, float(row["value"]), new["value"])
+
+
+def _evaluate(variants: StudyVariants, row: dict, args: argparse.Namespace, steps: int | None):
+    """Evaluate the row's coalition in the scratch store and return its finished run."""
+    seed = None if row["settings"] == row["game_key"] else int(row["seed"])
+    task = variants.make_task("recheck", "recheck", 0, row["coalition"], args.method, steps, seed=seed)
+    if task.eval_key != row["eval_key"]:
+        raise InputError(
+            f"Coalition {row['coalition']} has eval key {task.eval_key} under {args.config}, but {row['eval_key']} in "
+            "coalitions.csv; pass the config the benchmark ran with."
+        )
+    outcome = make_executor(variants.study(args.method, steps)).run([task.task()])[0]
+    if not outcome.ok:
+        raise RuntimeError(f"Recheck of {args.method} coalition {row['coalition']} failed: {outcome.error}")
+    return mlflow.get_run(outcome.value.run_id)
+
+
+def _superseded(rows: list[dict], study: Study, method: str, steps: int | None, results: Path) -> list[dict]:
+    """Return the method's values that other models computed: finished before the pinning, on another machine than the pinned models'."""
+    manifest = read_manifest(results)
+    pinned = [manifest[name] for name in model_folders(study, method).values()]
+    pinned_at = max(entry["exported_at"] for entry in pinned)
+    pinned_on = {entry["machine"] for entry in pinned}
+    return [
+        row
+        for row in rows
+        if row["study"] == study.name
+        and row["method"] == method
+        and row["finetune_steps"] == ("" if steps is None else str(steps))
+        and row["finished_at"] < pinned_at
+        and row["machine"] not in pinned_on
+    ]
 
 
 def _choose(rows: list[dict], study_name: str, args, steps: int | None, machine: str, done: set[str]) -> list[dict]:
