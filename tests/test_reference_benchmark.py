@@ -22,7 +22,13 @@ from diffusion_credit import store
 from diffusion_credit.coalitions import eval_key
 from diffusion_credit.config import load_config
 from diffusion_credit.study import Study
-from diffusion_credit.valuation import coalition_to_bits, sample_datamodel_sets, sample_shapley_kernel
+from diffusion_credit.valuation import (
+    InsufficientCoalitionsError,
+    coalition_to_bits,
+    kernel_shap,
+    sample_datamodel_sets,
+    sample_shapley_kernel,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -389,6 +395,21 @@ def test_eval_key_stable_in_fresh_studies(smoke, tmp_path):
         keys.append([eval_key(study, "1100", method, seed) for method in ("sft", "ft", "retrain") for seed in (None, 1)])
     assert keys[0] == keys[1]
     assert len(set(keys[0])) == 6
+
+
+def test_retrain_prefix_is_shortest_determined(repo_root, smoke):
+    """The retrained prefix of the kernel sample is the shortest even one, at least as long as asked, that determines KernelSHAP."""
+    benchmark_plan = load_module(repo_root, "benchmark_plan")
+    study = Study(load_config(smoke), progress=False)
+    variants = benchmark_plan.StudyVariants(study)
+    sample = np.asarray(sample_shapley_kernel(4, 32, seed=study.config.valuation.seed, paired=True))
+
+    length = benchmark_plan._determined_prefix(variants, 2, 32)
+    kernel_shap(sample[:length], np.zeros(length), 0.0, 1.0, paired=True, uncertainty="none")
+    assert length > 2
+    with pytest.raises(InsufficientCoalitionsError):
+        kernel_shap(sample[: length - 2], np.zeros(length - 2), 0.0, 1.0, paired=True, uncertainty="none")
+    assert benchmark_plan._determined_prefix(variants, length + 4, 32) == length + 4
 
 
 def write_csv(path, columns, rows):

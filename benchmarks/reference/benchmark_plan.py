@@ -9,7 +9,7 @@ Phases, in the order they run:
 | `sft` | the datamodel coalitions at every fine-tuning step count, then the kernel coalitions at every step count |
 | `baselines` | the baseline attributions (not a coalition phase; see `baseline_phase`) |
 | `ft` | the same as `sft` for plain fine-tuning of `θ*` |
-| `retrain-shapley` | paired Shapley-kernel coalitions, retrained (a prefix of the sFT sample) |
+| `retrain-shapley` | paired Shapley-kernel coalitions, retrained (the shortest prefix of the sFT sample that determines KernelSHAP) |
 | `loo` | the coalitions `N∖{i}` per semivalue method, fine-tuned ones first |
 | `banzhaf` | uniform coalitions per semivalue method, fine-tuned ones first |
 | `datamodel-seeds` | the datamodel coalitions retrained with more seeds; the ground truth is their mean |
@@ -36,6 +36,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from diffusion_credit import store
 from diffusion_credit.coalitions import eval_key, recipe_key
 from diffusion_credit.config import config_from_dict
@@ -43,7 +45,9 @@ from diffusion_credit.datamodels import plan_datamodels
 from diffusion_credit.executors import CoalitionTask
 from diffusion_credit.study import Study
 from diffusion_credit.valuation import (
+    InsufficientCoalitionsError,
     coalition_to_bits,
+    kernel_shap,
     leave_one_out_coalitions,
     sample_datamodel_sets,
     sample_shapley_kernel,
@@ -67,7 +71,8 @@ class PlanSettings:
         sft_steps: fine-tuning step counts of the `sft` phase.
         ft_steps: fine-tuning step counts of the `ft` phase.
         kernel_coalitions: Shapley-kernel coalitions per sFT/FT step count (even, paired).
-        retrain_coalitions: the prefix of the same sample that is retrained (even).
+        retrain_coalitions: the prefix of the same sample that is retrained (even), at least; the plan
+            extends it until KernelSHAP is determined.
         uniform_coalitions: uniform coalitions of the Banzhaf phase, per method.
         semivalue_methods: methods of the `loo` and `banzhaf` phases.
         noise_coalitions: coalitions of the noise floor.
@@ -252,7 +257,9 @@ def plan_phases(variants: StudyVariants, settings: PlanSettings) -> dict[str, li
         "datamodels": datamodels,
         "sft": _finetune_tasks(variants, "sft", settings.sft_steps, settings.kernel_coalitions, datamodels),
         "ft": _finetune_tasks(variants, "ft", settings.ft_steps, settings.kernel_coalitions, datamodels),
-        "retrain-shapley": _kernel_tasks(variants, "retrain-shapley", "retrain", None, settings.retrain_coalitions),
+        "retrain-shapley": _kernel_tasks(
+            variants, "retrain-shapley", "retrain", None, _determined_prefix(variants, settings.retrain_coalitions, settings.kernel_coalitions)
+        ),
         "datamodel-seeds": _datamodel_seed_tasks(variants, settings.datamodel_seeds, datamodels),
         "loo": _loo_tasks(variants, settings.semivalue_methods),
         "banzhaf": _banzhaf_tasks(variants, settings.semivalue_methods, settings.uniform_coalitions),
@@ -357,6 +364,30 @@ def _kernel_tasks(variants: StudyVariants, phase: str, method: str, steps: int |
     for position, row in enumerate(coalitions):
         tasks.append(variants.make_task(phase, "kernel", position, coalition_to_bits(row), method, steps))
     return tasks
+
+
+def _determined_prefix(variants: StudyVariants, count: int, sample_size: int) -> int:
+    """Return the shortest even prefix of the kernel sample, at least `count` long, whose coalitions determine KernelSHAP.
+
+    Paired samples of few contributors repeat coalitions of size 1 and n − 1
+    often, so a prefix can leave KernelSHAP short of rank n: with 10
+    contributors the default sample needs 40 coalitions, not 32. The prefix
+    stops growing at the longer of `count` and `sample_size`.
+    """
+    valuation = variants.base.config.valuation
+    num_contributors = len(variants.base.contributors)
+    longest = max(count, sample_size)
+    coalitions = np.asarray(sample_shapley_kernel(num_contributors, longest, seed=valuation.seed, paired=True))
+    for length in range(count, longest + 1, 2):
+        try:
+            kernel_shap(coalitions[:length], np.zeros(length), 0.0, 1.0, paired=True, uncertainty="none")
+        except InsufficientCoalitionsError:
+            continue
+        if length > count:
+            logger.info("Retrained Shapley: %d kernel coalitions leave KernelSHAP undetermined, so the first %d are retrained.", count, length)
+        return length
+    logger.warning("Retrained Shapley: even %d kernel coalitions leave KernelSHAP undetermined; raise --kernel-coalitions.", longest)
+    return longest
 
 
 def _finetune_tasks(

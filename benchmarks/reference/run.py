@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sft-steps", type=_step_counts, default=(), help="sFT fine-tuning step counts, e.g. 30,60,120; default half, once, twice and four times finetune.steps.")
     parser.add_argument("--ft-steps", type=_step_counts, default=(), help="FT fine-tuning step counts; default finetune.steps.")
     parser.add_argument("--kernel-coalitions", type=_even_count, default=64, help="Paired Shapley-kernel coalitions per sFT/FT step count (even).")
-    parser.add_argument("--retrain-coalitions", type=_even_count, default=32, help="How many of those coalitions are retrained (even).")
+    parser.add_argument("--retrain-coalitions", type=_even_count, default=32, help="How many of those coalitions are retrained (even), at least: more when KernelSHAP needs them.")
     parser.add_argument("--uniform-coalitions", type=_count, default=32, help="Uniform coalitions of the Banzhaf phase, per method.")
     parser.add_argument(
         "--datamodel-seeds", type=_count, default=3, help="Seeds per datamodel coalition in the datamodel-seeds phase, the config's own included."
