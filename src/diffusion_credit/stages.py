@@ -1,4 +1,4 @@
-"""The model stages of a study: dataset record, full model `θ*`, pruned model `θ̃*`.
+"""The model stages of a study: dataset record, full model `θ*`, pruned model `θ̃*`, study classifier.
 
 Each stage first looks for a FINISHED run with the same digest and reuses it.
 Without one, it computes the result and logs it as a run. Training checkpoints
@@ -18,7 +18,7 @@ import mlflow
 from . import reports, store
 from .study import Study
 
-__all__ = ["log_dataset", "full_model", "pruned_model", "load_model_from_run"]
+__all__ = ["log_dataset", "full_model", "pruned_model", "load_model_from_run", "fetch_classifier", "publish_classifier"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,50 @@ def pruned_model(study: Study, *, nested: bool = True):
         mlflow.log_metric("time.train_s", time.perf_counter() - started)
         _log_model_outputs(study, model, result.losses, prefix="finetune")
         return model, run.info.run_id
+
+
+def fetch_classifier(study: Study) -> None:
+    """Copy the study classifier from its `classifier` run into the cache, when the cache lacks it.
+
+    CPU training gives other weights on another instruction set, so machines
+    that share a run store must also share the classifier behind the
+    property. Does nothing for a property without a study classifier.
+    """
+    key, entry = _classifier_entry(study)
+    if key is None or entry.exists():
+        return
+    found = store.find_finished({store.TAG_KIND: "classifier", store.TAG_STUDY: study.name, store.TAG_DIGEST: key})
+    if found is None:
+        return
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{key}.", dir=entry.parent) as staging:
+        downloaded = store.download_artifact(found, "classifier", staging)
+        downloaded.rename(entry)
+    logger.info("Fetched the contributor classifier %s from classifier run %s", key, found.info.run_id)
+
+
+def publish_classifier(study: Study, *, nested: bool = True) -> None:
+    """Log the cached study classifier as a `classifier` run, unless a run with its key exists."""
+    key, entry = _classifier_entry(study)
+    if key is None or not entry.is_dir():
+        return
+    tags = {store.TAG_KIND: "classifier", store.TAG_STUDY: study.name, store.TAG_DIGEST: key}
+    if store.find_finished(tags) is not None:
+        return
+    with store.start_run(study.name, "classifier", tags={store.TAG_DIGEST: key}, run_name="classifier", nested=nested):
+        mlflow.log_artifacts(str(entry), "classifier")
+    logger.info("Logged the contributor classifier %s to the run store", key)
+
+
+def _classifier_entry(study: Study) -> tuple[str | None, Path]:
+    """Return the study classifier's cache key and folder; the key is None when the property has no study classifier."""
+    if study.config.property.backend != "study":
+        return None, Path()
+    from .properties.backends import classifier_settings
+    from .properties.classifier import classifier_key
+
+    key = classifier_key(study.dataset, classifier_settings(study.config.property))
+    return key, Path(study.cache_dir) / "classifiers" / key
 
 
 def load_model_from_run(run) -> "object":

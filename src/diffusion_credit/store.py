@@ -68,7 +68,7 @@ TAG_DATAMODEL_ALPHA = "credit.datamodel_alpha"
 TAG_DATAMODEL_SET = "credit.datamodel_set"
 TAG_PROCESS = "credit.process"
 
-KINDS = ("dataset", "train", "prune", "coalition", "datamodels", "attribution", "lds", "attribute", "sweep")
+KINDS = ("dataset", "train", "prune", "classifier", "coalition", "datamodels", "attribution", "lds", "attribute", "sweep")
 
 _PAGE_SIZE = 1000
 

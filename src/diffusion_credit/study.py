@@ -118,9 +118,15 @@ class Study:
 
     @cached_property
     def property(self):
-        """The global property `F`, with its reference fitted on `θ*`'s samples when it needs one."""
+        """The global property `F`, with its reference fitted on `θ*`'s samples when it needs one.
+
+        A study classifier comes from the run store when another process
+        logged it, and is logged there after this process trained it.
+        """
+        from . import stages
         from .properties import build_property
 
+        stages.fetch_classifier(self)
         prop = build_property(
             self.config.property,
             dataset=self.dataset,
@@ -128,6 +134,7 @@ class Study:
             cache_dir=str(self.cache_dir),
             progress=self.progress,
         )
+        stages.publish_classifier(self)
         if hasattr(prop, "fit_reference"):
             from .sampling import generate
 

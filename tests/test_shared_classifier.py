@@ -1,0 +1,51 @@
+"""The study classifier is shared through the run store, so machines that share a store measure with the same weights."""
+
+from diffusion_credit import stages, store
+from diffusion_credit.config import load_config
+from diffusion_credit.properties import classifier
+from diffusion_credit.study import Study
+
+
+def classifier_runs(study):
+    return store.search_runs({store.TAG_KIND: "classifier", store.TAG_STUDY: study.name})
+
+
+def test_empty_cache_fetches_classifier_from_store(tmp_path, write_smoke_config, monkeypatch):
+    config = write_smoke_config(tmp_path)
+    first = Study(load_config(config), progress=False)
+    first.tracking()
+    first.property
+    [run] = classifier_runs(first)
+    key = run.data.tags[store.TAG_DIGEST]
+    weights = (tmp_path / "cache" / "classifiers" / key / "model.safetensors").read_bytes()
+
+    # Another machine: the same store, an empty cache, and no training allowed.
+    def no_training(*args, **kwargs):
+        raise AssertionError("the classifier was trained again instead of fetched from the run store")
+
+    monkeypatch.setattr(classifier, "train_classifier", no_training)
+    second = Study(load_config(config, {"data.cache_dir": str(tmp_path / "other-cache")}), progress=False)
+    second.tracking()
+    second.property
+
+    assert (tmp_path / "other-cache" / "classifiers" / key / "model.safetensors").read_bytes() == weights
+    assert len(classifier_runs(second)) == 1
+
+
+def test_classifier_is_published_once(tmp_path, write_smoke_config):
+    config = write_smoke_config(tmp_path)
+    for _ in range(2):
+        study = Study(load_config(config), progress=False)
+        study.tracking()
+        study.property
+    [run] = classifier_runs(study)
+    artifacts = {item.path for item in store.MlflowClient().list_artifacts(run.info.run_id, "classifier")}
+    assert artifacts == {"classifier/meta.json", "classifier/model.safetensors"}
+
+
+def test_pretrained_backend_logs_no_classifier(tmp_path, write_smoke_config):
+    config = write_smoke_config(tmp_path)
+    study = Study(load_config(config, {"property.backend": "inception"}), progress=False)
+    study.tracking()
+    stages.publish_classifier(study)
+    assert classifier_runs(study) == []
