@@ -703,3 +703,20 @@ def test_next_step_names_attribution_gap(repo_root):
     assert len(bullets) == 2
     assert "gap lies in the attributions" in bullets[0]
     assert "tune `finetune.steps` together with `pruning.ratio`" in bullets[1]
+
+
+def test_cost_machine_needs_retrain_there(repo_root):
+    """A method is priced on the preferred machine when it measured a retrain too, else where it has most coalitions."""
+    analysis = load_module(repo_root, "report_analysis")
+    costs = pd.DataFrame(
+        {
+            "machine": ["a", "a", "b", "b", "c"],
+            "method": ["retrain", "sft", "retrain", "ft", "ft"],
+            "steps": [None, 60, None, 60, 60],
+            "coalitions": [5, 40, 3, 10, 90],
+            "total_s": [300.0, 12.0, 400.0, 30.0, 20.0],
+        }
+    )
+    assert analysis.cost_machine(costs, "sft", 60, "a") == "a"
+    assert analysis.cost_machine(costs, "ft", 60, "a") == "b"  # c has more FT coalitions but no retrain
+    assert analysis.cost_machine(costs, "sft", 120, "a") is None

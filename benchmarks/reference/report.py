@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -265,16 +266,30 @@ def _budget_section(estimates, plot: Path | None) -> str:
         "| α | method | coalitions | cost | LDS | 95% CI |",
         "|---|---|---|---|---|---|",
     ]
+    undetermined = False
     for estimate, alpha, point in points:
         if point.lds is None or point.lds.mean is None:
-            lds, interval = f"undetermined ({point.error or 'constant'})" if point.error else "undefined", ""
+            lds, interval = f"undetermined ({_short_error(point.error)})" if point.error else "undefined", ""
+            undetermined = undetermined or bool(point.error)
         else:
             lds = f"{point.lds.mean:.3f}"
             interval = "" if point.lds.ci_low is None else f"[{point.lds.ci_low:.3f}, {point.lds.ci_high:.3f}]"
         lines.append(f"| {alpha:g} | {estimate.label} | {point.num_coalitions} | {point.cost:.2f} | {lds} | {interval} |")
+    if undetermined:
+        lines += [
+            "",
+            "*Undetermined*: the prefix has too few distinct coalitions for KernelSHAP to determine every "
+            "contributor's value (the rank of its equations is below the number of contributors).",
+        ]
     if plot is not None:
         lines += ["", f"![LDS against compute]({plot.name})"]
     return "\n".join(lines)
+
+
+def _short_error(error: str) -> str:
+    """Shorten an estimator error for a table cell: the rank of a KernelSHAP system, else the first sentence."""
+    rank = re.search(r"rank \d+ of \d+", error)
+    return rank.group(0) if rank else error.split(". ")[0]
 
 
 def _fidelity_section(fidelity, plot: Path | None) -> str:

@@ -298,6 +298,23 @@ def method_seconds(costs: pd.DataFrame, machine: str | None, method: str, steps:
     return None if rows.empty else float(rows["total_s"].iloc[0])
 
 
+def cost_machine(costs: pd.DataFrame, method: str, steps: int | None, preferred: str | None) -> str | None:
+    """Return the machine to price `method` on: `preferred` when it measured both the method and a retrain.
+
+    Otherwise the machine with the most coalitions of the method among those
+    that measured a retrain too, since a cost in units is a ratio to the
+    retrain on the same machine. None when no machine measured both.
+    """
+    measured = costs[costs["method"] == method]
+    measured = measured[measured["steps"].map(lambda value: value == steps)]
+    with_unit = measured[measured["machine"].map(lambda machine: unit_seconds(costs, machine) is not None)]
+    if preferred in set(with_unit["machine"]):
+        return preferred
+    if with_unit.empty:
+        return None
+    return with_unit.sort_values("coalitions", ascending=False)["machine"].iloc[0]
+
+
 def estimates(data: BenchmarkData, all_games: dict[GameId, Game], truth: dict[float, dict], costs: pd.DataFrame) -> list[Estimate]:
     """Solve every estimator the CSV values allow, with its cost and, for KernelSHAP, its budget curve."""
     retrain = all_games.get(("retrain", None))
@@ -455,7 +472,7 @@ class _GameContext:
         own = all_games.get((method, steps))
         retrain = all_games[("retrain", None)]
         self.v_full = own.values.get(full) if own is not None and full in own.values else retrain.values.get(full)
-        machine = data.primary_machine
+        machine = cost_machine(costs, "retrain" if method == "retrain" else method, steps, data.primary_machine)
         self.unit = unit_seconds(costs, machine)
         self.coalition_seconds = method_seconds(costs, machine, method, steps)
         self.base_cost = self._base_cost()
