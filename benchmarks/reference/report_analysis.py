@@ -306,12 +306,12 @@ def cost_machine(costs: pd.DataFrame, method: str, steps: int | None, preferred:
     retrain on the same machine. None when no machine measured both.
     """
     measured = costs[costs["method"] == method]
-    measured = measured[measured["steps"].map(lambda value: value == steps)]
-    with_unit = measured[measured["machine"].map(lambda machine: unit_seconds(costs, machine) is not None)]
-    if preferred in set(with_unit["machine"]):
-        return preferred
+    measured = measured[measured["steps"].map(lambda value: value == steps).astype(bool)]
+    with_unit = measured[measured["machine"].map(lambda machine: unit_seconds(costs, machine) is not None).astype(bool)]
     if with_unit.empty:
         return None
+    if preferred in set(with_unit["machine"]):
+        return preferred
     return with_unit.sort_values("coalitions", ascending=False)["machine"].iloc[0]
 
 
