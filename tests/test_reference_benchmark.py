@@ -720,3 +720,7 @@ def test_cost_machine_needs_retrain_there(repo_root):
     assert analysis.cost_machine(costs, "sft", 60, "a") == "a"
     assert analysis.cost_machine(costs, "ft", 60, "a") == "b"  # c has more FT coalitions but no retrain
     assert analysis.cost_machine(costs, "sft", 120, "a") is None
+
+    # Time left on b, which never ran sFT: a's sFT-to-retrain ratio times b's retrain.
+    assert analysis._seconds_on(costs, "b", "sft", 60) == pytest.approx(12.0 / 300.0 * 400.0)
+    assert analysis._seconds_on(costs, "c", "sft", 60) is None  # c has no retrain to scale by

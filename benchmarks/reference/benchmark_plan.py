@@ -260,9 +260,9 @@ def plan_phases(variants: StudyVariants, settings: PlanSettings) -> dict[str, li
         "retrain-shapley": _kernel_tasks(
             variants, "retrain-shapley", "retrain", None, _determined_prefix(variants, settings.retrain_coalitions, settings.kernel_coalitions)
         ),
-        "datamodel-seeds": _datamodel_seed_tasks(variants, settings.datamodel_seeds, datamodels),
         "loo": _loo_tasks(variants, settings.semivalue_methods),
         "banzhaf": _banzhaf_tasks(variants, settings.semivalue_methods, settings.uniform_coalitions),
+        "datamodel-seeds": _datamodel_seed_tasks(variants, settings.datamodel_seeds, datamodels),
     }
 
 

@@ -434,9 +434,11 @@ def status_rows(data: BenchmarkData, costs: pd.DataFrame) -> list[dict]:
     """Return per phase: distinct values planned, done, left and the estimated seconds left.
 
     The estimate sums the median measured seconds of each remaining task's
-    method and step count on the machine that computed the latest value. It
-    is None when one of them was never measured there. Retrain tasks of the empty and full coalitions
-    count 0 s, because they load a model.
+    method and step count on the machine that computed the latest value. A
+    method never measured there is scaled from another machine by the two
+    machines' retrain times. The estimate is None when that fails too.
+    Retrain tasks of the empty and full coalitions count 0 s, because they
+    load a model.
     """
     if data.plan.empty:
         return []
@@ -450,13 +452,25 @@ def status_rows(data: BenchmarkData, costs: pd.DataFrame) -> list[dict]:
         for _, task in left.iterrows():
             if task["method"] == "retrain" and not ("0" in task["coalition"] and "1" in task["coalition"]):
                 continue
-            measured = method_seconds(costs, machine, task["method"], task["finetune_steps"])
+            measured = _seconds_on(costs, machine, task["method"], task["finetune_steps"])
             if measured is None:
                 seconds = None
                 break
             seconds += measured
         rows.append({"phase": phase, "planned": len(tasks), "done": len(tasks) - len(left), "left": len(left), "seconds_left": seconds})
     return rows
+
+
+def _seconds_on(costs: pd.DataFrame, machine: str | None, method: str, steps: int | None) -> float | None:
+    """Return the median seconds of one coalition on `machine`, scaled from another machine's ratio to its retrain when needed."""
+    measured = method_seconds(costs, machine, method, steps)
+    if measured is not None:
+        return measured
+    other = cost_machine(costs, method, steps, machine)
+    unit = unit_seconds(costs, machine)
+    if other is None or unit is None:
+        return None
+    return method_seconds(costs, other, method, steps) / unit_seconds(costs, other) * unit
 
 
 class _GameContext:
