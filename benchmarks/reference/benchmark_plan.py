@@ -16,7 +16,7 @@ Phases, in the order they run:
 
 The cheap phases come first, so a partial run already scores sFT and the
 baselines against the single-seed ground truth. Retrained Shapley, LOO and
-Banzhaf follow, so that every method of the comparison has a score; within
+Banzhaf follow, so that every method of the comparison has a score. Within
 LOO and Banzhaf the fine-tuned values come before the retrained ones, so the
 sFT scores exist after minutes. The seed replicates come last: at the CPU
 scale the seed noise of one retrain is about as large as the spread between
