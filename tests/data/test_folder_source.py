@@ -5,6 +5,7 @@ import pytest
 
 from diffusion_credit.data import DatasetError, load_dataset
 from diffusion_credit.data.listing import list_folder
+from diffusion_credit.data.loader import resolve_data_path
 
 
 def test_folder_lists_sorted_contributors_and_paths(make_folder):
@@ -121,3 +122,10 @@ def test_non_manifest_file_rejected(tmp_path, make_config):
 
     with pytest.raises(DatasetError, match=r"is a file but not a manifest"):
         load_dataset(make_config(path), progress=False)
+
+
+def test_missing_absolute_path_is_named_once(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DatasetError) as raised:
+        resolve_data_path(str(missing), base_dir=tmp_path / "configs")
+    assert f"(tried {missing})" in str(raised.value)

@@ -95,7 +95,8 @@ def resolve_data_path(path: str, base_dir: str | Path | None = None) -> Path:
         return candidate
     if base_dir is not None and not candidate.is_absolute() and (Path(base_dir) / candidate).exists():
         return Path(base_dir) / candidate
-    tried = str(candidate.resolve()) + (f" and {Path(base_dir) / candidate}" if base_dir is not None else "")
+    beside = base_dir is not None and not candidate.is_absolute()
+    tried = str(candidate.resolve()) + (f" and {Path(base_dir) / candidate}" if beside else "")
     raise DatasetError(
         f"data.path {path!r} does not exist (tried {tried}). Set data.path to a folder with one subfolder "
         f"per contributor, a CSV or Parquet manifest, or {CIFAR100_20_SOURCE!r}."
