@@ -52,11 +52,18 @@ def summarize_store(clone: Path) -> dict:
         "v_full": newest.data.metrics["v_full"],
         "v_empty": newest.data.metrics["v_empty"],
         "scores": mlflow.artifacts.load_text(f"{newest.info.artifact_uri}/attribution.csv"),
-        "stage_seconds": {
-            key: value for key, value in mlflow.get_run(newest.data.tags["mlflow.parentRunId"]).data.metrics.items()
-            if key.startswith("time.stage.")
-        },
+        # The newest attribution belongs to the rerun and the oldest to the first run.
+        "first_run_stage_seconds": _stage_seconds(attributions[-1]),
+        "rerun_stage_seconds": _stage_seconds(newest),
     }
+
+
+def _stage_seconds(attribution) -> dict:
+    """Return the `time.stage.*` metrics of the `attribute` run that created `attribution`."""
+    import mlflow
+
+    parent = mlflow.get_run(attribution.data.tags["mlflow.parentRunId"])
+    return {key: value for key, value in parent.data.metrics.items() if key.startswith("time.stage.")}
 
 
 def main() -> None:
