@@ -127,7 +127,12 @@ def fetch_classifier(study: Study) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{key}.", dir=entry.parent) as staging:
         downloaded = store.download_artifact(found, "classifier", staging)
-        downloaded.rename(entry)
+        try:
+            downloaded.rename(entry)
+        except OSError:
+            # Another process of this machine fetched it first.
+            if not entry.is_dir():
+                raise
     logger.info("Fetched the contributor classifier %s from classifier run %s", key, found.info.run_id)
 
 
@@ -139,6 +144,8 @@ def publish_classifier(study: Study, *, nested: bool = True) -> None:
     tags = {store.TAG_KIND: "classifier", store.TAG_STUDY: study.name, store.TAG_DIGEST: key}
     if store.find_finished(tags) is not None:
         return
+    # NOTE: two machines that train the classifier at the same time each log a run and keep their own
+    # weights; later fetches take the newest run. Train it once (any stage that builds the property) first.
     with store.start_run(study.name, "classifier", tags={store.TAG_DIGEST: key}, run_name="classifier", nested=nested):
         mlflow.log_artifacts(str(entry), "classifier")
     logger.info("Logged the contributor classifier %s to the run store", key)
