@@ -76,8 +76,11 @@ def _group(tasks: list[CoalitionTask], values: list[float | None]) -> DatamodelS
 
     sets: DatamodelSets = defaultdict(list)
     for (alpha, set_index), members in sorted(grouped.items()):
-        if any(value is None for value in members.values()):
-            logger.info("Datamodel set %d at alpha %g is incomplete; it is left out of the LDS", set_index, alpha)
+        present = sum(value is not None for value in members.values())
+        if present < len(members):
+            # A set with no run at all is not news: the caller says when no set has any.
+            log = logger.info if present else logger.debug
+            log("Datamodel set %d at alpha %g has %d of %d coalitions; it is left out of the LDS", set_index, alpha, present, len(members))
             continue
         coalitions = np.stack([bits_to_coalition(bits) for bits in members])
         sets[alpha].append((coalitions, np.array(list(members.values()), dtype=float)))
