@@ -173,7 +173,7 @@ def test_kill_resume_and_new_session(repo_root, smoke):
     assert (smoke.parent / "report" / "sft_fidelity.png").exists()
 
 
-def test_pinned_models_make_a_new_session_measure_the_same_game(repo_root, smoke):
+def test_pinned_models_reused_in_new_session(repo_root, smoke):
     """A session with an empty store and cache imports θ*, θ̃* and the classifier, recomputes nothing else, and gets the same value."""
     results = smoke.parent / "results"
     first = benchmark(repo_root, smoke, "--phases", "sft", "--sft-steps", "2")

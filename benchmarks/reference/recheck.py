@@ -9,10 +9,11 @@ otherwise reuse. The report compares the change with the spread of the
 method's values between coalitions: a change of that size means values from
 the two machines do not belong in one game.
 
-With `--replace`, every value of the method that other models computed (it
-finished before the pinning, on another machine than the pinned models') is
-computed again and replaced in `coalitions.csv`, so the method's game is
-measured with the pinned models alone. The old value stays in `rechecks.csv`.
+With `--replace`, the method's values that other models computed are
+computed again and replaced in `coalitions.csv`. Such a value finished before
+the pinning, on another machine than the one that trained the pinned models.
+The method's game is then measured with the pinned models alone, and each
+old value stays in `rechecks.csv`.
 """
 
 from __future__ import annotations

@@ -144,8 +144,8 @@ def publish_classifier(study: Study, *, nested: bool = True) -> None:
     tags = {store.TAG_KIND: "classifier", store.TAG_STUDY: study.name, store.TAG_DIGEST: key}
     if store.find_finished(tags) is not None:
         return
-    # NOTE: two machines that train the classifier at the same time each log a run and keep their own
-    # weights; later fetches take the newest run. Train it once (any stage that builds the property) first.
+    # NOTE: two machines that train the classifier at the same time each log a run and keep their own weights.
+    # Later fetches take the newest run, so build the property once before starting other machines.
     with store.start_run(study.name, "classifier", tags={store.TAG_DIGEST: key}, run_name="classifier", nested=nested):
         mlflow.log_artifacts(str(entry), "classifier")
     logger.info("Logged the contributor classifier %s to the run store", key)
