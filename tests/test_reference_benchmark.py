@@ -193,8 +193,9 @@ def test_pinned_models_reused_in_new_session(repo_root, smoke):
     recomputed = csv_rows(results / "coalitions.csv")[-1]
     assert recomputed["eval_key"] == dropped["eval_key"]
     assert float(recomputed["value"]) == float(dropped["value"])
-    for kind in ("train", "prune"):
-        assert all(run.data.tags.get("credit.imported_from", "").startswith("models/") for run in runs_of(smoke, kind, "second.db"))
+    for kind in ("train", "prune", "classifier"):
+        [run] = runs_of(smoke, kind, "second.db")
+        assert run.data.tags["credit.imported_from"] == f"models/{kind}-{run.data.tags[store.TAG_DIGEST]}"
     assert (smoke.parent / "cache" / "classifiers" / classifier.removeprefix("classifier-") / "model.safetensors").read_bytes() == pinned_classifier
 
     # Weights that no longer match pinned.json stop the next new session before any work.

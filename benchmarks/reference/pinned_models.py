@@ -7,10 +7,9 @@ measured another game than the session before it. The first runner to have a
 model exports it here, the folder is committed with the CSV files, and a new
 session imports it instead of training:
 
-- `train-<digest>/` and `prune-<digest>/`: the `model` artifact of the train
-  and prune runs, logged back as FINISHED runs with that digest;
-- `classifier-<key>/`: the study classifier's cache entry, copied into the
-  study's cache folder;
+- `train-<digest>/`, `prune-<digest>/` and `classifier-<key>/`: the artifact
+  of the train, prune and classifier runs, logged back as FINISHED runs with
+  that digest or key, from which the product's stages fetch them as usual;
 - `pinned.json`: for each folder, the weights' SHA-256, the machine that
   trained them and when they were exported.
 """
@@ -28,10 +27,8 @@ from pathlib import Path
 import mlflow
 from store_import import TAG_IMPORTED_FROM
 
-from diffusion_credit import store
+from diffusion_credit import stages, store
 from diffusion_credit.errors import InputError
-from diffusion_credit.properties.backends import classifier_settings
-from diffusion_credit.properties.classifier import classifier_key
 from diffusion_credit.study import Study
 
 __all__ = ["MODELS_FOLDER", "MANIFEST", "export_models", "import_models", "model_folders", "read_manifest", "weights_sha256"]
@@ -40,8 +37,6 @@ logger = logging.getLogger(__name__)
 
 MODELS_FOLDER = "models"
 MANIFEST = "pinned.json"
-
-_STAGES = ("train", "prune")
 
 
 def weights_sha256(folder: str | Path) -> str:
@@ -61,11 +56,11 @@ def read_manifest(results: str | Path) -> dict[str, dict]:
 
 
 def import_models(study: Study, results: str | Path) -> list[str]:
-    """Make the study use the pinned models: log them as runs and copy the classifier into the cache.
+    """Make the study use the pinned models by logging each one as a FINISHED run of its kind.
 
-    A stage whose digest already has a FINISHED run in the store, or a
-    classifier already in the cache, is left alone. A folder whose weights
-    differ from the SHA-256 in `pinned.json` raises `InputError`.
+    A model whose digest already has a FINISHED run in the store is left
+    alone. A folder whose weights differ from the SHA-256 in `pinned.json`
+    raises `InputError`.
 
     Returns:
         The names of the folders imported.
@@ -73,22 +68,14 @@ def import_models(study: Study, results: str | Path) -> list[str]:
     folder = Path(results) / MODELS_FOLDER
     manifest = read_manifest(results)
     imported = []
-    for stage, digest in zip(_STAGES, (study.train_digest, study.prune_digest)):
-        name = f"{stage}-{digest}"
-        if not (folder / name).is_dir() or _find_stage_run(study, stage, digest) is not None:
+    for kind, digest, artifact in _pinned_runs(study):
+        name = f"{kind}-{digest}"
+        if not (folder / name).is_dir() or _find_run(study, kind, digest) is not None:
             continue
         _check_weights(folder / name, manifest)
-        with store.start_run(study.name, stage, tags={store.TAG_DIGEST: digest, TAG_IMPORTED_FROM: f"{MODELS_FOLDER}/{name}"}, run_name=stage):
-            mlflow.log_artifacts(str(folder / name), "model")
+        with store.start_run(study.name, kind, tags={store.TAG_DIGEST: digest, TAG_IMPORTED_FROM: f"{MODELS_FOLDER}/{name}"}, run_name=kind):
+            mlflow.log_artifacts(str(folder / name), artifact)
         imported.append(name)
-
-    for entry in sorted(folder.glob("classifier-*")):
-        target = study.cache_dir / "classifiers" / entry.name.removeprefix("classifier-")
-        if target.exists():
-            continue
-        _check_weights(entry, manifest)
-        _copy_atomically(entry, target)
-        imported.append(entry.name)
 
     if imported:
         logger.info("Imported the pinned models %s from %s", ", ".join(imported), folder)
@@ -98,26 +85,21 @@ def import_models(study: Study, results: str | Path) -> list[str]:
 def export_models(study: Study, results: str | Path, *, machine: str) -> list[str]:
     """Copy `θ*`, `θ̃*` and the study classifier into `<results>/models/` unless they are there already.
 
-    Only what exists is exported: a model whose run has not finished, or a
-    classifier not trained yet, waits for a later call.
+    Only what has a FINISHED run is exported: a model still training waits
+    for a later call.
 
     Returns:
         The names of the folders exported.
     """
     folder = Path(results) / MODELS_FOLDER
     exported = []
-    for stage, digest in zip(_STAGES, (study.train_digest, study.prune_digest)):
-        name = f"{stage}-{digest}"
-        run = _find_stage_run(study, stage, digest)
+    for kind, digest, artifact in _pinned_runs(study):
+        name = f"{kind}-{digest}"
+        run = _find_run(study, kind, digest)
         if (folder / name).is_dir() or run is None:
             continue
-        _copy_atomically(store.download_artifact(run, "model"), folder / name)
+        _copy_atomically(store.download_artifact(run, artifact), folder / name)
         exported.append(name)
-
-    key = _classifier_key(study)
-    if key and (study.cache_dir / "classifiers" / key).is_dir() and not (folder / f"classifier-{key}").is_dir():
-        _copy_atomically(study.cache_dir / "classifiers" / key, folder / f"classifier-{key}")
-        exported.append(f"classifier-{key}")
 
     if exported:
         _add_to_manifest(folder, exported, machine)
@@ -140,13 +122,20 @@ def model_folders(study: Study, method: str) -> dict[str, str]:
 
 def _classifier_key(study: Study) -> str | None:
     """Return the cache key of the study classifier, or None when the property has no study classifier."""
-    if study.config.property.backend != "study":
-        return None
-    return classifier_key(study.dataset, classifier_settings(study.config.property))
+    return stages.classifier_entry(study)[0]
 
 
-def _find_stage_run(study: Study, stage: str, digest: str):
-    return store.find_finished({store.TAG_KIND: stage, store.TAG_STUDY: study.name, store.TAG_DIGEST: digest})
+def _pinned_runs(study: Study) -> list[tuple[str, str, str]]:
+    """Return (run kind, digest, artifact path) of each model the study may pin."""
+    runs = [("train", study.train_digest, "model"), ("prune", study.prune_digest, "model")]
+    key = _classifier_key(study)
+    if key:
+        runs.append(("classifier", key, "classifier"))
+    return runs
+
+
+def _find_run(study: Study, kind: str, digest: str):
+    return store.find_finished({store.TAG_KIND: kind, store.TAG_STUDY: study.name, store.TAG_DIGEST: digest})
 
 
 def _check_weights(folder: Path, manifest: dict[str, dict]) -> None:

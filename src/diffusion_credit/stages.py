@@ -18,7 +18,7 @@ import mlflow
 from . import reports, store
 from .study import Study
 
-__all__ = ["log_dataset", "full_model", "pruned_model", "load_model_from_run", "fetch_classifier", "publish_classifier"]
+__all__ = ["log_dataset", "full_model", "pruned_model", "load_model_from_run", "fetch_classifier", "publish_classifier", "classifier_entry"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def fetch_classifier(study: Study) -> None:
     that share a run store must also share the classifier behind the
     property. Does nothing for a property without a study classifier.
     """
-    key, entry = _classifier_entry(study)
+    key, entry = classifier_entry(study)
     if key is None or entry.exists():
         return
     found = store.find_finished({store.TAG_KIND: "classifier", store.TAG_STUDY: study.name, store.TAG_DIGEST: key})
@@ -138,7 +138,7 @@ def fetch_classifier(study: Study) -> None:
 
 def publish_classifier(study: Study, *, nested: bool = True) -> None:
     """Log the cached study classifier as a `classifier` run, unless a run with its key exists."""
-    key, entry = _classifier_entry(study)
+    key, entry = classifier_entry(study)
     if key is None or not entry.is_dir():
         return
     tags = {store.TAG_KIND: "classifier", store.TAG_STUDY: study.name, store.TAG_DIGEST: key}
@@ -151,7 +151,7 @@ def publish_classifier(study: Study, *, nested: bool = True) -> None:
     logger.info("Logged the contributor classifier %s to the run store", key)
 
 
-def _classifier_entry(study: Study) -> tuple[str | None, Path]:
+def classifier_entry(study: Study) -> tuple[str | None, Path]:
     """Return the study classifier's cache key and folder; the key is None when the property has no study classifier."""
     if study.config.property.backend != "study":
         return None, Path()
