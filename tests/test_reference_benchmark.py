@@ -675,6 +675,13 @@ def test_report_rejects_missing_results_folder(repo_root, tmp_path):
     assert not (tmp_path / "out" / "README.md").exists()
 
 
+def test_run_command_names_study_config(repo_root):
+    report = load_module(repo_root, "report")
+
+    assert "--config configs/cifar20.yaml " in report.run_command("cifar20")
+    assert "--config <config of study toy> " in report.run_command("toy")
+
+
 def test_report_leaves_out_partial_last_line(repo_root, tmp_path):
     analysis = load_module(repo_root, "report_analysis")
     coalition_log = load_module(repo_root, "coalition_log")

@@ -39,9 +39,10 @@ DEVICE_COMMAND = (
 )
 
 RUN_COMMAND = (
-    "for worker in 1 2; do nohup nice -n 19 python benchmarks/reference/run.py --config configs/cifar10-mini.yaml "
+    "for worker in 1 2; do nohup nice -n 19 python benchmarks/reference/run.py --config {config} "
     "--threads 1 --no-progress > reference-$worker.log 2>&1 & done"
 )
+DEFAULT_STUDY = "cifar10-mini"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,11 +109,19 @@ def empty_report() -> str:
         "# Reference benchmark: sFT Shapley credit against retraining",
         "Does Shapley credit from sparsified fine-tuning (sFT) rank coalitions as well as Shapley credit from "
         "retraining, and at what cost? Every attribution is scored by LDS against coalitions retrained from scratch.",
-        f"Run or resume (hours on 2 CPU cores): `{RUN_COMMAND}`\n\n"
+        f"Run or resume (hours on 2 CPU cores): `{run_command(DEFAULT_STUDY)}`\n\n"
         "Rebuild this page from the CSV files in `results/`: `python benchmarks/reference/report.py`",
         f"## Status\n\nNo coalition value yet: the ground truth, every LDS, the costs, the sFT fidelity and the seed-noise floor are {NOT_MEASURED}.",
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def run_command(study: str) -> str:
+    """Return the command that runs or resumes the benchmark of `study`, naming its config when `configs/` has one."""
+    config = Path("configs") / f"{study}.yaml"
+    if not (REFERENCE_DIR.parents[1] / config).is_file():
+        config = f"<config of study {study}>"
+    return RUN_COMMAND.format(config=config)
 
 
 def _header(data: analysis.BenchmarkData) -> str:
@@ -124,7 +133,7 @@ def _header(data: analysis.BenchmarkData) -> str:
         "retraining, and at what cost? Every attribution is scored by LDS against coalitions retrained from "
         f"scratch. Study `{data.study}`, {data.num_contributors} contributors.",
         "",
-        f"Run or resume (hours on 2 CPU cores; one process per core, they split the coalitions): `{RUN_COMMAND}`",
+        f"Run or resume (hours on 2 CPU cores; one process per core, they split the coalitions): `{run_command(data.study)}`",
         "",
         "Rebuild this page from the CSV files in `results/`: `python benchmarks/reference/report.py`",
         "",
