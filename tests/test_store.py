@@ -71,6 +71,20 @@ def test_nested_run_shares_parent_experiment(tracking):
     assert child_run.data.tags["mlflow.parentRunId"] == parent.info.run_id
 
 
+@pytest.mark.parametrize(("experiment", "warned"), [("Default", True), ("toy", False)])
+def test_launched_run_in_default_warns(tracking, monkeypatch, caplog, experiment, warned):
+    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    launched = mlflow.MlflowClient().create_run(experiment_id)
+    monkeypatch.setenv("MLFLOW_RUN_ID", launched.info.run_id)
+
+    with caplog.at_level("WARNING", logger="diffusion_credit.store"):
+        with store.start_run("toy", "attribute") as run:
+            run_id = run.info.run_id
+
+    assert run_id == launched.info.run_id
+    assert ("Pass `--experiment-name toy` to mlflow run" in caplog.text) is warned
+
+
 def test_unknown_kind_is_rejected(tracking):
     with pytest.raises(ValueError, match="Unknown run kind 'trian'"):
         with store.start_run("toy", "trian"):

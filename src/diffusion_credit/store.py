@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import mlflow
 import sqlalchemy.exc
-from mlflow.entities import Run, ViewType
+from mlflow.entities import Experiment, Run, ViewType
 from mlflow.tracking import MlflowClient
 
 __all__ = [
@@ -246,6 +246,7 @@ def start_run(
             os.environ["MLFLOW_RUN_ID"] = launched_run_id
     if attach:
         os.environ.pop("MLFLOW_RUN_ID", None)
+        _warn_if_default_experiment(run, study, kind)
     with run:
         mlflow.set_tags(all_tags)
         yield run
@@ -294,6 +295,19 @@ def download_artifact(run: Run | str, artifact_path: str, destination: str | Pat
     destination = destination or tempfile.mkdtemp(prefix="credit-artifact-")
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(destination))
     return Path(local)
+
+
+def _warn_if_default_experiment(run: mlflow.ActiveRun, study: str, kind: str) -> None:
+    """Warn that `mlflow run` put the entry point's run, and so its children, in the `Default` experiment."""
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    if experiment.name == Experiment.DEFAULT_EXPERIMENT_NAME and study != experiment.name:
+        logger.warning(
+            "mlflow run placed this %s run and its child runs in the %r experiment. Pass `--experiment-name %s` "
+            "to mlflow run to keep them with the study's other runs in the MLflow UI.",
+            kind,
+            experiment.name,
+            study,
+        )
 
 
 def _study_experiment(study: str) -> str:
