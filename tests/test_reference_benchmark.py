@@ -255,6 +255,17 @@ def test_recheck_reproduces_values_on_same_machine(repo_root, smoke):
     assert float(last["stored_value"]) == float(original["value"]) + 1.0
     assert last["stored_machine"] == "an older machine"
 
+    # --coalitions rechecks exactly the listed values, a boundary coalition included.
+    full = "1" * len(original["coalition"])
+    listed = recheck(repo_root, smoke, "--method", "sft", "--steps", "2", "--coalitions", full)
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    last = csv_rows(results / "rechecks.csv")[-1]
+    assert last["coalition"] == full
+    assert float(last["value"]) == float(last["stored_value"])
+    wrong = recheck(repo_root, smoke, "--method", "sft", "--steps", "2", "--coalitions", "101")
+    assert wrong.returncode == 2
+    assert "--coalitions: Coalition '101' has length 3" in wrong.stderr
+
     # Without pinned models the recheck would train new ones, so it stops instead.
     (results / "models" / "pinned.json").unlink()
     unpinned = recheck(repo_root, smoke, "--method", "sft", "--steps", "2", "--same-machine")

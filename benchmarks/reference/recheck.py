@@ -13,7 +13,9 @@ With `--replace`, the method's values that other models computed are
 computed again and replaced in `coalitions.csv`. Such a value finished before
 the pinning, on another machine than the one that trained the pinned models.
 The method's game is then measured with the pinned models alone, and each
-old value stays in `rechecks.csv`.
+old value stays in `rechecks.csv`. `--coalitions` limits either mode to the
+listed coalitions, e.g. the boundary values of the retrained game, which need
+no training.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from worker_locks import lock_folder_of  # noqa: E402
 
 from diffusion_credit.cli import setup_logging  # noqa: E402
 from diffusion_credit.config import ConfigError, load_config  # noqa: E402
+from diffusion_credit.data.dataset import parse_coalition  # noqa: E402
+from diffusion_credit.data.errors import DatasetError  # noqa: E402
 from diffusion_credit.errors import InputError  # noqa: E402
 from diffusion_credit.executors import make_executor  # noqa: E402
 from diffusion_credit.study import Study  # noqa: E402
@@ -76,6 +80,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="Recompute every value of the method that other models computed before the pinning, and replace it in "
         "coalitions.csv; the old value stays in rechecks.csv.",
+    )
+    parser.add_argument(
+        "--coalitions",
+        type=lambda text: text.split(","),
+        default=None,
+        help="Comma-separated coalition strings: recheck or replace only these, e.g. the boundary 0000000000,1111111111.",
     )
     parser.add_argument("--seed", type=int, default=0, help="Seeds the choice of values; default %(default)s.")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
@@ -118,7 +128,9 @@ def recheck(study: Study, results: Path, args: argparse.Namespace, models: str) 
     rechecks = CsvLog(results / "rechecks.csv", RECHECK_COLUMNS)
     coalitions = CsvLog(results / "coalitions.csv", COALITION_COLUMNS, key="eval_key")
     rechecked = {row["eval_key"] for row in rechecks.rows if row["machine"] == machine}
-    if args.replace:
+    if args.coalitions:
+        chosen = _listed(coalitions.rows, study, args, steps, results)
+    elif args.replace:
         chosen = _superseded(coalitions.rows, study, args.method, steps, results)[: args.count]
     else:
         chosen = _choose(coalitions.rows, study.name, args, steps, machine, rechecked)
@@ -178,6 +190,32 @@ def _superseded(rows: list[dict], study: Study, method: str, steps: int | None, 
         and row["finished_at"] < pinned_at
         and row["machine"] not in pinned_on
     ]
+
+
+def _listed(rows: list[dict], study: Study, args: argparse.Namespace, steps: int | None, results: Path) -> list[dict]:
+    """Return the method's values of the `--coalitions` coalitions; with `--replace`, only those other models computed."""
+    for coalition in args.coalitions:
+        try:
+            parse_coalition(coalition, len(study.contributors))
+        except DatasetError as error:
+            raise InputError(f"--coalitions: {error}") from None
+    if args.replace:
+        rows = _superseded(rows, study, args.method, steps, results)
+    listed = [
+        row
+        for row in rows
+        if row["study"] == study.name
+        and row["method"] == args.method
+        and row["finetune_steps"] == ("" if steps is None else str(steps))
+        and row["settings"] == row["game_key"]
+        and row["coalition"] in args.coalitions
+    ]
+    if not listed:
+        raise InputError(
+            f"No {args.method} values of coalitions {', '.join(args.coalitions)} are left to "
+            f"{'replace' if args.replace else 'recheck'} in coalitions.csv; check --method, --steps and --coalitions."
+        )
+    return listed
 
 
 def _choose(rows: list[dict], study_name: str, args, steps: int | None, machine: str, done: set[str]) -> list[dict]:
