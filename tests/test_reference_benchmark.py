@@ -273,6 +273,15 @@ def test_recheck_reproduces_values_on_same_machine(repo_root, smoke):
     assert "not pinned in" in unpinned.stderr
 
 
+def test_model_folders_of_retrained_full_coalition(repo_root, smoke):
+    pinned = load_module(repo_root, "pinned_models")
+    study = Study(load_config(smoke), progress=False)
+
+    assert set(pinned.model_folders(study, "retrain", "101")) == {"classifier"}
+    assert set(pinned.model_folders(study, "retrain", "111")) == {"train", "classifier"}
+    assert set(pinned.model_folders(study, "sft", "101")) == {"train", "prune", "classifier"}
+
+
 def test_recheck_rows_measure_changes(repo_root):
     """The change table: mean and sd of Δ, the largest |Δ|, and the ratio to the spread between coalitions."""
     report_recheck = load_module(repo_root, "report_recheck")

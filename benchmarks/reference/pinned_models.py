@@ -107,10 +107,13 @@ def export_models(study: Study, results: str | Path, *, machine: str) -> list[st
     return exported
 
 
-def model_folders(study: Study, method: str) -> dict[str, str]:
-    """Return the folder name of each model `method` evaluates with, by role: `train`, `prune` and `classifier`."""
+def model_folders(study: Study, method: str, coalition: str | None = None) -> dict[str, str]:
+    """Return the folder name of each model `method` evaluates `coalition` with, by role: `train`, `prune` and `classifier`.
+
+    Retraining uses `θ*` only for the full coalition, whose value is `θ*`'s; without a coalition, retraining uses no `θ*`.
+    """
     folders = {}
-    if method != "retrain":
+    if method != "retrain" or (coalition is not None and "0" not in coalition):
         folders["train"] = f"train-{study.train_digest}"
     if method == "sft":
         folders["prune"] = f"prune-{study.prune_digest}"

@@ -114,14 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(scratch) / 'mlflow.db'}"
         study = Study(load_config(args.config), progress=not args.no_progress)
         study.tracking()
-        models = _pinned_models(study, results, args.method)
+        _pinned_models(study, results, args.method, "1" * len(study.contributors))
         with lock_folder_of(results).hold("pinned-models"):
             import_models(study, results)
-        recheck(study, results, args, models)
+        recheck(study, results, args)
     return 0
 
 
-def recheck(study: Study, results: Path, args: argparse.Namespace, models: str) -> None:
+def recheck(study: Study, results: Path, args: argparse.Namespace) -> None:
     """Evaluate the chosen values again, append one `rechecks.csv` row per value and, with `--replace`, update `coalitions.csv`."""
     machine = describe_machine(study.device)
     steps = None if args.method == "retrain" else (args.steps or study.config.finetune.steps)
@@ -150,7 +150,7 @@ def recheck(study: Study, results: Path, args: argparse.Namespace, models: str) 
                     "stored_machine": row["machine"],
                     "value": new["value"],
                     "machine": machine,
-                    "models": models,
+                    "models": _pinned_models(study, results, args.method, row["coalition"]),
                     "seconds": sum(new[column] or 0.0 for column in ("train_s", "sample_s", "property_s")),
                     "finished_at": new["finished_at"],
                 }
@@ -243,10 +243,10 @@ def _choose(rows: list[dict], study_name: str, args, steps: int | None, machine:
     return [candidates[index] for index in order[: args.count]]
 
 
-def _pinned_models(study: Study, results: Path, method: str) -> str:
-    """Return the `models` label of the pinned models the method uses; raise when one is not pinned."""
+def _pinned_models(study: Study, results: Path, method: str, coalition: str) -> str:
+    """Return the `models` label of the pinned models the method uses for `coalition`; raise when one is not pinned."""
     manifest = read_manifest(results)
-    folders = model_folders(study, method)
+    folders = model_folders(study, method, coalition)
     missing = [name for name in folders.values() if name not in manifest]
     if missing:
         raise InputError(
