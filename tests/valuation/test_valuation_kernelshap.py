@@ -148,16 +148,17 @@ def test_too_few_coalitions_message():
     assert "add at least 5 more" in message
 
 
-def test_too_few_pairs_message():
-    coalitions = sample_shapley_kernel(10, 12, seed=0, paired=True)
+@pytest.mark.parametrize(("num_coalitions", "missing"), [(12, "3 more pairs"), (18, "1 more pair ")])
+def test_too_few_pairs_message(num_coalitions, missing):
+    coalitions = sample_shapley_kernel(10, num_coalitions, seed=0, paired=True)
 
     with pytest.raises(InsufficientCoalitionsError) as error:
-        kernel_shap(coalitions, np.arange(12.0), 0.0, 1.0, paired=True, uncertainty="none")
+        kernel_shap(coalitions, np.arange(float(num_coalitions)), 0.0, 1.0, paired=True, uncertainty="none")
 
     message = str(error.value)
-    assert "12 coalitions" in message
+    assert f"{num_coalitions} coalitions" in message
     assert "at least 9 distinct pairs (18 coalitions)" in message
-    assert "add at least 3 more pairs" in message
+    assert f"add at least {missing}" in message
 
 
 def test_repeated_coalition_is_not_enough():

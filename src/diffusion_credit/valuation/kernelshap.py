@@ -407,7 +407,7 @@ def _insufficient(
     if paired:
         need = (
             f"A complement pair adds one direction, so at least {num_contributors - 1} distinct pairs "
-            f"({2 * (num_contributors - 1)} coalitions) are needed; add at least {missing} more pairs"
+            f"({2 * (num_contributors - 1)} coalitions) are needed; add at least {missing} more {'pair' if missing == 1 else 'pairs'}"
         )
     else:
         need = (
