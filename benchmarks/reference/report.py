@@ -479,4 +479,6 @@ def _plot_fidelity(fidelity, path: Path) -> Path | None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # The budget table marks each point KernelSHAP cannot determine, so the per-point warnings would only repeat it.
+    logging.getLogger("diffusion_credit.evaluation.budget").setLevel(logging.ERROR)
     sys.exit(main())
