@@ -506,6 +506,8 @@ def test_report_on_additive_game(repo_root, tmp_path):
     assert "10.0×" in readme
     assert "Baselines: not measured yet." in readme
     assert "Banzhaf, LOO: not measured yet." in readme
+    assert "sFT KernelSHAP (sFT 5 steps) and retrained KernelSHAP are not separated at α = 0.5: 1.000 against 1.000" in readme
+    assert "FT KernelSHAP" not in readme.replace("sFT KernelSHAP", "")
     # Without a pruning time in stages.csv the sFT budget is unknown; retraining's is θ* plus 8 retrains.
     assert "| 0.5 | KernelSHAP, retrain | 8 | 9.00 | 1.000 |" in readme
     assert "| 0.5 | KernelSHAP, sFT 5 steps | 1.000 | [1.000, 1.000] | 2 | 8 | 10 | not measured yet |" in readme

@@ -69,7 +69,7 @@ def _lds_findings(lds_rows) -> list[str]:
             verdict = "its interval does not overlap" if _separated(best["lds"], second["lds"]) else "its interval overlaps"
             text += f"; {verdict} that of the runner-up, {second['estimate'].label} ({_interval(second['lds'])})"
         bullets.append(text + ".")
-        bullets += _sft_against_retrain(rows, alpha)
+        bullets += _against_retrain(rows, alpha)
     return bullets
 
 
@@ -110,25 +110,31 @@ def _ceiling_findings(reliability) -> list[str]:
     ]
 
 
-def _sft_against_retrain(rows, alpha) -> list[str]:
-    retrain = [r for r in rows if r["estimate"].estimator == "KernelSHAP" and r["estimate"].method == "retrain"]
-    sft = [r for r in rows if r["estimate"].estimator == "KernelSHAP" and r["estimate"].method == "sft"]
-    if not retrain or not sft:
-        missing = "retrained KernelSHAP" if not retrain else "sFT KernelSHAP"
-        return [f"sFT against retraining at α = {alpha:g}: {missing} is not measured yet."]
-    reference, best = retrain[0], sft[0]
-    gap = best["lds"].mean - reference["lds"].mean
-    if _separated(best["lds"], reference["lds"]):
-        relation = "falls short of" if gap < 0 else "exceeds"
-        return [
-            f"sFT KernelSHAP ({method_label('sft', best['estimate'].steps)}) {relation} retrained KernelSHAP at "
-            f"α = {alpha:g}: {best['lds'].mean:.3f} against {reference['lds'].mean:.3f}, with intervals apart."
-        ]
-    return [
-        f"sFT KernelSHAP ({method_label('sft', best['estimate'].steps)}) and retrained KernelSHAP are not "
-        f"separated at α = {alpha:g}: {best['lds'].mean:.3f} against {reference['lds'].mean:.3f}, overlapping "
-        "intervals; more datamodel sets or coalitions would be needed to tell them apart."
-    ]
+def _against_retrain(rows, alpha) -> list[str]:
+    """Compare the best KernelSHAP of sFT, and of FT, with retrained KernelSHAP; `rows` are sorted by LDS."""
+    kernel = [row for row in rows if row["estimate"].estimator == "KernelSHAP"]
+    retrain = [row for row in kernel if row["estimate"].method == "retrain"]
+    bullets = []
+    for method, name in (("sft", "sFT"), ("ft", "FT")):
+        approximations = [row for row in kernel if row["estimate"].method == method]
+        if not approximations and method == "ft":
+            continue
+        if not retrain or not approximations:
+            missing = "retrained KernelSHAP" if not retrain else f"{name} KernelSHAP"
+            bullets.append(f"{name} against retraining at α = {alpha:g}: {missing} is not measured yet.")
+            continue
+        reference, best = retrain[0], approximations[0]
+        label = method_label(method, best["estimate"].steps)
+        numbers = f"{best['lds'].mean:.3f} against {reference['lds'].mean:.3f}"
+        if _separated(best["lds"], reference["lds"]):
+            relation = "falls short of" if best["lds"].mean < reference["lds"].mean else "exceeds"
+            bullets.append(f"{name} KernelSHAP ({label}) {relation} retrained KernelSHAP at α = {alpha:g}: {numbers}, with intervals apart.")
+        else:
+            bullets.append(
+                f"{name} KernelSHAP ({label}) and retrained KernelSHAP are not separated at α = {alpha:g}: {numbers}, "
+                "overlapping intervals; more datamodel sets or coalitions would be needed to tell them apart."
+            )
+    return bullets
 
 
 def _budget_findings(estimates: Sequence[Estimate], truth) -> list[str]:
