@@ -21,6 +21,8 @@ from mlflow.tracking import MlflowClient
 from diffusion_credit import store
 from diffusion_credit.coalitions import eval_key
 from diffusion_credit.config import load_config
+from diffusion_credit.evaluation.budget import BudgetPoint
+from diffusion_credit.evaluation.lds import LDSResult
 from diffusion_credit.study import Study
 from diffusion_credit.valuation import (
     InsufficientCoalitionsError,
@@ -754,3 +756,25 @@ def test_cost_machine_needs_retrain_there(repo_root):
     # Time left on b, which never ran sFT: a's sFT-to-retrain ratio times b's retrain.
     assert analysis._seconds_on(costs, "b", "sft", 60) == pytest.approx(12.0 / 300.0 * 400.0)
     assert analysis._seconds_on(costs, "c", "sft", 60) is None  # c has no retrain to scale by
+
+
+def test_budget_findings_compare_three_budgets(repo_root):
+    analysis = load_module(repo_root, "report_analysis")
+    report_text = load_module(repo_root, "report_text")
+
+    def estimate(method, steps, points):
+        curve = [BudgetPoint(count, cost, LDSResult(lds, None, None, (lds,), 1, 0, 0.95)) for count, cost, lds in points]
+        return analysis.Estimate("KernelSHAP", method, steps, 0, np.zeros(3), None, {0.5: curve})
+
+    estimates = [
+        estimate("retrain", None, [(8, 9.0, 0.4), (16, 15.0, 0.6)]),
+        estimate("ft", 60, [(8, 2.0, 0.1), (16, 3.0, 0.3)]),
+        estimate("sft", 60, [(8, 1.5, 0.2), (16, 4.0, 0.05)]),
+    ]
+
+    bullets = report_text._budget_findings(estimates, {0.5: {}})
+
+    assert [bullet.split(" units")[0] for bullet in bullets] == ["Within a budget of 4.0", "Within a budget of 9.0", "Within a budget of 15.0"]
+    assert "KernelSHAP, FT 60 steps on 16 coalitions (LDS 0.300 at 3.0" in bullets[0]
+    assert "KernelSHAP, retrain on 8 coalitions (LDS 0.400 at 9.0" in bullets[1]
+    assert "KernelSHAP, retrain on 16 coalitions (LDS 0.600 at 15.0" in bullets[2]

@@ -147,10 +147,16 @@ def _budget_findings(estimates: Sequence[Estimate], truth) -> list[str]:
     ]
     if not points:
         return []
-    retrain = [p for p in points if p[2].endswith("retrain")]
-    levels = sorted({min(p[0] for p in retrain)} if retrain else set()) + [max(p[0] for p in points)]
+    # Budgets compared: the costliest fine-tuned point, the cheapest retrained one and the costliest of all.
+    retrain = [p[0] for p in points if p[2].endswith("retrain")]
+    finetuned = [p[0] for p in points if not p[2].endswith("retrain")]
+    levels = {max(p[0] for p in points)}
+    if retrain:
+        levels.add(min(retrain))
+    if finetuned:
+        levels.add(max(finetuned))
     bullets = []
-    for level in dict.fromkeys(levels):
+    for level in sorted(levels):
         affordable = [p for p in points if p[0] <= level + 1e-9]
         cost, lds, label, count = max(affordable, key=lambda p: p[1])
         bullets.append(
