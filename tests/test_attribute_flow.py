@@ -36,7 +36,7 @@ def runs_of(config, kind, statuses=("FINISHED",)):
     return store.search_runs({store.TAG_KIND: kind, store.TAG_STUDY: "smoke"}, statuses=statuses)
 
 
-def test_attribute_runs_then_reuses(repo_root, smoke):
+def test_attribute_runs_then_reuses(repo_root, smoke, tmp_path):
     first = attribute(repo_root, smoke)
     assert first.returncode == 0, first.stderr[-3000:]
 
@@ -44,7 +44,7 @@ def test_attribute_runs_then_reuses(repo_root, smoke):
     assert len(attributions) == 1
     run = attributions[0]
     assert abs(run.data.metrics["efficiency.gap"]) < 1e-6
-    frame = pd.read_csv(store.download_artifact(run, "attribution.csv"))
+    frame = pd.read_csv(store.download_artifact(run, "attribution.csv", tmp_path / "first"))
     assert list(frame.columns) == ["contributor", "score", "std"]
     assert list(frame["contributor"]) == ["airplane", "automobile", "cat", "ship"]
     parent = runs_of(smoke, "attribute")[0]
@@ -56,7 +56,7 @@ def test_attribute_runs_then_reuses(repo_root, smoke):
     assert {r.info.run_id for r in runs_of(smoke, "coalition")} == coalitions_before
     assert len(runs_of(smoke, "train")) == 1
     assert len(runs_of(smoke, "prune")) == 1
-    scores = [pd.read_csv(store.download_artifact(r, "attribution.csv"))["score"] for r in runs_of(smoke, "attribution")]
+    scores = [pd.read_csv(store.download_artifact(r, "attribution.csv", tmp_path / r.info.run_id))["score"] for r in runs_of(smoke, "attribution")]
     pd.testing.assert_series_equal(scores[0], scores[1])
 
 

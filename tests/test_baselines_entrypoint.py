@@ -33,14 +33,14 @@ def attribution_runs(smoke):
     return store.search_runs({store.TAG_KIND: "attribution", store.TAG_STUDY: "smoke"})
 
 
-def test_baselines_log_one_run_each_then_reuse(repo_root, smoke):
+def test_baselines_log_one_run_each_then_reuse(repo_root, smoke, tmp_path):
     first = baselines(repo_root, smoke, METHODS)
     assert first.returncode == 0, first.stderr[-4000:]
 
     runs = {run.data.tags[store.TAG_ESTIMATOR]: run for run in attribution_runs(smoke)}
     assert set(runs) == set(METHODS.split(","))
     for name, run in runs.items():
-        frame = pd.read_csv(store.download_artifact(run, "attribution.csv"))
+        frame = pd.read_csv(store.download_artifact(run, "attribution.csv", tmp_path / name))
         assert list(frame["contributor"]) == ["airplane", "automobile", "cat", "ship"], name
         assert np.isfinite(frame["score"]).all(), name
     assert runs["loo"].data.tags[store.TAG_METHOD] == "sft"

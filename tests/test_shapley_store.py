@@ -57,8 +57,8 @@ def log_game(method: str = "sft") -> None:
 
 
 def read_scores(run_id: str) -> pd.DataFrame:
-    path = store.download_artifact(run_id, "attribution.csv")
-    return pd.read_csv(path)
+    with store.downloaded_artifact(run_id, "attribution.csv") as path:
+        return pd.read_csv(path)
 
 
 def test_exact_from_store_matches_closed_form(tracking):
@@ -84,7 +84,7 @@ def test_kernelshap_from_store_with_every_coalition_is_exact(tracking):
     assert run.data.tags[store.TAG_KIND] == "attribution"
 
 
-def test_newest_recipe_wins(tracking):
+def test_newest_recipe_wins(tracking, tmp_path):
     log_game()
     # A later recipe (say, more fine-tuning steps) with shifted values: its own game.
     for bits in ("1000", "0100", "0010", "0001", "1100", "0011", "1010", "0101", "1001", "0110", "1110", "1101", "1011", "0111"):
@@ -92,7 +92,7 @@ def test_newest_recipe_wins(tracking):
 
     run_id = solve_from_store("toy", "sft", "inception_score", "exact")
 
-    inputs = json.loads(store.download_artifact(run_id, "coalition_values.json").read_text())
+    inputs = json.loads(store.download_artifact(run_id, "coalition_values.json", tmp_path).read_text())
     assert min(inputs["values"]) > 50
 
 

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 
 import mlflow
 import pytest
@@ -206,3 +207,22 @@ def test_new_postgres_schemas_open_together(new_postgres_databases):
     for process, error in zip(processes, errors):
         assert process.returncode == 0, error[-2000:]
     assert mlflow.MlflowClient(mlflow_uri).search_experiments()
+
+
+def test_model_load_leaves_no_download(tracking, tmp_path, monkeypatch):
+    from diffusion_credit import stages
+    from diffusion_credit.config import ModelConfig
+    from diffusion_credit.models import create_model
+
+    model = create_model(ModelConfig(block_out_channels=[16, 32], attention_levels=[False, True], norm_num_groups=4), (3, 8, 8), seed=0)
+    model.save(tmp_path / "model")
+    with store.start_run("toy", "train") as run:
+        mlflow.log_artifacts(str(tmp_path / "model"), "model")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    loaded = stages.load_model_from_run(mlflow.get_run(run.info.run_id))
+
+    assert sum(parameter.numel() for parameter in loaded.unet.parameters()) == sum(p.numel() for p in model.unet.parameters())
+    assert list(scratch.iterdir()) == []

@@ -286,7 +286,7 @@ def swept(repo_root, smoke):
 
 
 @pytest.mark.slow
-def test_sweep_logs_nested_trials(smoke, swept):
+def test_sweep_logs_nested_trials(smoke, swept, tmp_path):
     processes, trials = sweep_runs(smoke, swept["study_name"])
     assert len(processes) == 1
     assert len(trials) == 2
@@ -301,12 +301,12 @@ def test_sweep_logs_nested_trials(smoke, swept):
         attribution = mlflow.get_run(run.data.tags["credit.attribution_run"])
         assert attribution.data.tags[store.TAG_KIND] == "attribution"
 
-    table = pd.read_csv(store.download_artifact(process, "trials.csv"))
+    table = pd.read_csv(store.download_artifact(process, "trials.csv", tmp_path))
     assert table["number"].tolist() == [0, 1]
     assert (table["state"] == "COMPLETE").all()
-    best = pd.read_csv(store.download_artifact(process, "best.csv"))
+    best = pd.read_csv(store.download_artifact(process, "best.csv", tmp_path))
     assert best["number"].tolist() == [0]
-    assert store.download_artifact(process, "sweep.png").stat().st_size > 0
+    assert store.download_artifact(process, "sweep.png", tmp_path).stat().st_size > 0
     assert process.data.metrics["trials.feasible"] == 2
 
 
@@ -337,7 +337,7 @@ def test_second_process_joins_sqlite_study(repo_root, smoke, swept):
 
 
 @pytest.mark.slow
-def test_over_budget_trial_infeasible(repo_root, smoke, swept):
+def test_over_budget_trial_infeasible(repo_root, smoke, swept, tmp_path):
     definition, study_name = write_sweep(smoke.parent, "tight", budget=0.001)
     result = sweep(repo_root, smoke, definition, "--trials", "1", "--storage", swept["storage"])
     assert result.returncode == 0, result.stderr[-4000:]
@@ -350,7 +350,7 @@ def test_over_budget_trial_infeasible(repo_root, smoke, swept):
     assert run.data.metrics["feasible"] == 0.0
     assert process.data.metrics["trials.feasible"] == 0
     assert "best.lds" not in process.data.metrics
-    assert pd.read_csv(store.download_artifact(process, "best.csv")).empty
+    assert pd.read_csv(store.download_artifact(process, "best.csv", tmp_path)).empty
     with pytest.raises(ValueError):
         optuna.load_study(study_name=study_name, storage=swept["storage"]).best_trial
 

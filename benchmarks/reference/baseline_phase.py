@@ -79,7 +79,8 @@ def _run_pending(study: Study, names: Sequence[str], log: CsvLog, runner: Benchm
 
 def _export(study: Study, name: str, digest: str, run_id: str, log: CsvLog, machine: str) -> None:
     run = mlflow.get_run(run_id)
-    frame = pd.read_csv(store.download_artifact(run, "attribution.csv"))
+    with store.downloaded_artifact(run, "attribution.csv") as local:
+        frame = pd.read_csv(local)
     if list(frame["contributor"]) != list(study.contributors):
         raise ValueError(
             f"Baseline run {run_id} lists contributors {list(frame['contributor'])[:3]}... in another order than "

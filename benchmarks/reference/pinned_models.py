@@ -98,7 +98,8 @@ def export_models(study: Study, results: str | Path, *, machine: str) -> list[st
         run = _find_run(study, kind, digest)
         if (folder / name).is_dir() or run is None:
             continue
-        _copy_atomically(store.download_artifact(run, artifact), folder / name)
+        with store.downloaded_artifact(run, artifact) as local:
+            _copy_atomically(local, folder / name)
         exported.append(name)
 
     if exported:

@@ -55,9 +55,10 @@ def attribution_scores(run_id: str) -> tuple[str, np.ndarray]:
         raise InputError(f"Attribution run {run_id!r} not found in the tracking store {mlflow.get_tracking_uri()}.") from None
     if run.data.tags.get(store.TAG_KIND) != "attribution":
         raise InputError(f"Run {run_id} is a {run.data.tags.get(store.TAG_KIND)!r} run, not an attribution run.")
-    local = store.download_artifact(run, "attribution.csv")
-    frame = pd.read_csv(local)
-    contributors = json.loads(store.download_artifact(run, "contributors.json").read_text())
+    with store.downloaded_artifact(run, "attribution.csv") as local:
+        frame = pd.read_csv(local)
+    with store.downloaded_artifact(run, "contributors.json") as local:
+        contributors = json.loads(local.read_text())
     if list(frame["contributor"]) != contributors:
         raise InputError(f"attribution.csv of run {run_id} is not in the study's contributor order.")
     return run.data.tags[store.TAG_STUDY], frame["score"].to_numpy(dtype=float)

@@ -89,5 +89,5 @@ def _contributors(study: str, data_digest: str | None) -> list[str]:
     found = store.find_finished(tags)
     if found is None:
         raise InputError(f"No finished dataset run for study {study!r}; run `mlflow run . -e dataset` for it first.")
-    local = store.download_artifact(found, "contributors.json")
-    return json.loads(local.read_text())
+    with store.downloaded_artifact(found, "contributors.json") as local:
+        return json.loads(local.read_text())

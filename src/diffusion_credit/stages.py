@@ -166,8 +166,8 @@ def load_model_from_run(run) -> "object":
     """Load the `model` artifact of a train or prune run."""
     from .models import DiffusionModel
 
-    local = store.download_artifact(run, "model")
-    return DiffusionModel.load(local)
+    with store.downloaded_artifact(run, "model") as local:
+        return DiffusionModel.load(local)
 
 
 def _find_model_run(study: Study, kind: str, key: str):

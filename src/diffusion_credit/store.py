@@ -289,12 +289,19 @@ def log_json(payload: Any, artifact_file: str) -> None:
     mlflow.log_text(json.dumps(payload, indent=2, sort_keys=False), artifact_file)
 
 
-def download_artifact(run: Run | str, artifact_path: str, destination: str | Path | None = None) -> Path:
-    """Download one artifact (file or folder) of a run and return its local path."""
+def download_artifact(run: Run | str, artifact_path: str, destination: str | Path) -> Path:
+    """Download one artifact (file or folder) of a run into the folder `destination` and return its local path."""
     run_id = run if isinstance(run, str) else run.info.run_id
-    destination = destination or tempfile.mkdtemp(prefix="credit-artifact-")
+    Path(destination).mkdir(parents=True, exist_ok=True)
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(destination))
     return Path(local)
+
+
+@contextlib.contextmanager
+def downloaded_artifact(run: Run | str, artifact_path: str) -> Iterator[Path]:
+    """Download one artifact of a run into a temporary folder, yield its local path, and delete the folder on exit."""
+    with tempfile.TemporaryDirectory(prefix="credit-artifact-") as folder:
+        yield download_artifact(run, artifact_path, folder)
 
 
 def _warn_if_default_experiment(run: mlflow.ActiveRun, study: str, kind: str) -> None:
