@@ -113,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="recheck-store-") as scratch:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(scratch) / 'mlflow.db'}"
         study = Study(load_config(args.config), progress=not args.no_progress)
+        _check_coalitions(study, args.coalitions or [])
         study.tracking()
+        # Artifacts also go to the scratch folder; by default they would land in ./mlruns and outlive the store.
+        mlflow.create_experiment(study.name, artifact_location=(Path(scratch) / "artifacts").as_uri())
         _pinned_models(study, results, args.method, "1" * len(study.contributors))
         with lock_folder_of(results).hold("pinned-models"):
             import_models(study, results)
@@ -194,11 +197,6 @@ def _superseded(rows: list[dict], study: Study, method: str, steps: int | None, 
 
 def _listed(rows: list[dict], study: Study, args: argparse.Namespace, steps: int | None, results: Path) -> list[dict]:
     """Return the method's values of the `--coalitions` coalitions; with `--replace`, only those other models computed."""
-    for coalition in args.coalitions:
-        try:
-            parse_coalition(coalition, len(study.contributors))
-        except DatasetError as error:
-            raise InputError(f"--coalitions: {error}") from None
     if args.replace:
         rows = _superseded(rows, study, args.method, steps, results)
     listed = [
@@ -216,6 +214,15 @@ def _listed(rows: list[dict], study: Study, args: argparse.Namespace, steps: int
             f"{'replace' if args.replace else 'recheck'} in coalitions.csv; check --method, --steps and --coalitions."
         )
     return listed
+
+
+def _check_coalitions(study: Study, coalitions: list[str]) -> None:
+    """Raise `InputError` when a `--coalitions` entry is not a coalition of the study."""
+    for coalition in coalitions:
+        try:
+            parse_coalition(coalition, len(study.contributors))
+        except DatasetError as error:
+            raise InputError(f"--coalitions: {error}") from None
 
 
 def _choose(rows: list[dict], study_name: str, args, steps: int | None, machine: str, done: set[str]) -> list[dict]:
