@@ -273,15 +273,22 @@ def _next_steps(lds_rows, fidelity, noise, additive) -> list[str]:
 
 
 def _attribution_gap(lds_rows, additive) -> str | None:
-    """Return a next step when every attribution stays below what an additive credit ranks, else None."""
+    """Return a next step when the best attribution's LDS is below the interval of what an additive credit ranks, else None."""
     for alpha, reference in additive.items():
         best = _defined(lds_rows, alpha)
         if reference.ci_low is None or not best or best[0]["lds"].mean >= reference.ci_low:
             continue
+        lds = best[0]["lds"]
+        if _separated(lds, reference):
+            return (
+                f"Next: an additive credit can rank this ground truth (linear datamodel LDS {reference.mean:.2f} at "
+                f"α = {alpha:g}, best attribution {lds.mean:.2f}, intervals apart), so the gap lies in the attributions, "
+                "not in the noise of the retrained values."
+            )
         return (
-            f"Next: an additive credit can rank this ground truth (linear datamodel LDS {reference.mean:.2f} at "
-            f"α = {alpha:g}, best attribution {best[0]['lds'].mean:.2f}), so the gap lies in the attributions, "
-            "not in the noise of the retrained values."
+            f"Next: the best attribution's LDS ({lds.mean:.2f} at α = {alpha:g}) is below the interval of the linear "
+            f"datamodel ([{reference.ci_low:.2f}, {reference.ci_high:.2f}]), but its own interval overlaps it; more "
+            "datamodel sets would tell whether the attributions fall short or the retrained values are too noisy."
         )
     return None
 
