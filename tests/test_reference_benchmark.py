@@ -222,8 +222,10 @@ def test_recheck_reproduces_values_on_same_machine(repo_root, smoke):
     first = benchmark(repo_root, smoke, "--phases", "sft", "--sft-steps", "2")
     assert first.returncode == 0, first.stderr[-3000:]
 
+    artifacts_before = sorted((smoke.parent / "mlruns").rglob("*"))
     same = recheck(repo_root, smoke, "--method", "sft", "--steps", "2", "--count", "2", "--same-machine")
     assert same.returncode == 0, same.stderr[-3000:]
+    assert sorted((smoke.parent / "mlruns").rglob("*")) == artifacts_before  # the scratch store keeps its artifacts
     rows = csv_rows(results / "rechecks.csv")
     assert len(rows) == 2
     for row in rows:
@@ -719,21 +721,25 @@ def test_report_leaves_out_partial_last_line(repo_root, tmp_path):
     assert list(data.coalitions["eval_key"]) == ["k1"]
 
 
-def test_next_step_names_attribution_gap(repo_root):
-    """When an additive credit ranks the truth far better than every attribution, the next step names that gap."""
+@pytest.mark.parametrize(
+    ("ci_high", "wording"),
+    [(0.6, "gap lies in the attributions"), (0.75, "but its own interval overlaps it")],
+)
+def test_next_step_names_attribution_gap(repo_root, ci_high, wording):
+    """When an additive credit ranks the truth better than every attribution, the next step names that gap, hedged while the intervals overlap."""
     analysis = load_module(repo_root, "report_analysis")
     report_text = load_module(repo_root, "report_text")
     from diffusion_credit.evaluation import LDSResult
 
     reference = LDSResult(0.8, 0.7, 0.9, (0.75, 0.8, 0.85), 3, 0, 0.95)
     sft = analysis.Estimate("KernelSHAP", "sft", 60, 64, np.zeros(4), 2.0)
-    lds_rows = [{"alpha": 0.5, "estimate": sft, "lds": LDSResult(0.05, -0.6, 0.7, (0.0, 0.05, 0.1), 3, 0, 0.95)}]
+    lds_rows = [{"alpha": 0.5, "estimate": sft, "lds": LDSResult(0.05, -0.6, ci_high, (0.0, 0.05, 0.1), 3, 0, 0.95)}]
     noise = [{"method": "sft", "steps": 60, "mean_std": 0.017, "spread": 0.02}]
 
     bullets = report_text._next_steps(lds_rows, [], noise, {0.5: reference})
 
     assert len(bullets) == 2
-    assert "gap lies in the attributions" in bullets[0]
+    assert wording in bullets[0]
     assert "tune `finetune.steps` together with `pruning.ratio`" in bullets[1]
 
 
