@@ -137,7 +137,7 @@ def _header(data: analysis.BenchmarkData) -> str:
         "",
         "Rebuild this page from the CSV files in `results/`: `python benchmarks/reference/report.py`",
         "",
-        f"On another machine with the package installed, e.g. a GPU lent for a few minutes: `{DEVICE_COMMAND}`; back here, "
+        f"On a GPU machine with the package installed, where `$OUT` is a folder that you copy back: `{DEVICE_COMMAND}`; back here, "
         "`python benchmarks/reference/merge_results.py <that results folder>` appends the values that are new.",
         "",
         "Machines: " + ("; ".join(f"`{machine}`" for machine in machines) or NOT_MEASURED) + ".",
