@@ -701,6 +701,18 @@ def test_report_rejects_missing_results_folder(repo_root, tmp_path):
     assert not (tmp_path / "out" / "README.md").exists()
 
 
+def test_report_rejects_unknown_study(repo_root, tmp_path):
+    report = load_module(repo_root, "report")
+    coalition_log = load_module(repo_root, "coalition_log")
+    row = dict(study="toy", coalition="1100", method="retrain", value=1.0, eval_key="k1", source="computed")
+    coalition_log.write_rows(tmp_path / "coalitions.csv", coalition_log.COALITION_COLUMNS, [row])
+
+    with pytest.raises(SystemExit, match="Study 'nope' has no rows"):
+        report.main(["--results", str(tmp_path), "--output", str(tmp_path / "out"), "--study", "nope"])
+
+    assert not (tmp_path / "out").exists()
+
+
 def test_run_command_names_study_config(repo_root):
     report = load_module(repo_root, "report")
 
@@ -780,7 +792,11 @@ def test_budget_findings_compare_three_budgets(repo_root):
 
     bullets = report_text._budget_findings(estimates, {0.5: {}})
 
-    assert [bullet.split(" units")[0] for bullet in bullets] == ["Within a budget of 4.0", "Within a budget of 9.0", "Within a budget of 15.0"]
+    assert [bullet.split(", α")[0] for bullet in bullets] == [
+        "Within a budget of 4.0 units (the costliest fine-tuned point",
+        "Within a budget of 9.0 units (the cheapest retrained point",
+        "Within a budget of 15.0 units (the costliest point",
+    ]
     assert "KernelSHAP, FT 60 steps on 16 coalitions (LDS 0.300 at 3.0" in bullets[0]
     assert "KernelSHAP, retrain on 8 coalitions (LDS 0.400 at 9.0" in bullets[1]
     assert "KernelSHAP, retrain on 16 coalitions (LDS 0.600 at 15.0" in bullets[2]

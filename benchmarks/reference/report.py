@@ -48,7 +48,7 @@ DEFAULT_STUDY = "cifar10-mini"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=str(REFERENCE_DIR / "results"), help="Folder of the CSV files.")
-    parser.add_argument("--output", default=str(REFERENCE_DIR), help="Folder for README.md and the PNG plots.")
+    parser.add_argument("--output", default=str(REFERENCE_DIR), help="Folder for README.md and the PNG plots; default %(default)s, the committed report.")
     parser.add_argument("--study", default=None, help="Study to report (default: the one with the most coalition rows).")
     args = parser.parse_args(argv)
 
@@ -56,16 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     if not results.is_dir():
         raise SystemExit(f"--results {results} is not a folder; pass the folder of coalitions.csv (default {REFERENCE_DIR / 'results'}).")
     output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
     coalitions = results / "coalitions.csv"
     if not coalitions.exists() or len(coalitions.read_text().splitlines()) < 2:
         logger.info("%s has no values yet; writing the empty report.", coalitions)
+        output.mkdir(parents=True, exist_ok=True)
         text = empty_report()
     else:
         try:
             data = analysis.load_results(results, args.study)
         except ValueError as error:
             raise SystemExit(str(error)) from None
+        output.mkdir(parents=True, exist_ok=True)
         text = build_report(data, output)
     (output / "README.md").write_text(text)
     logger.info("Wrote %s", output / "README.md")
@@ -195,8 +196,10 @@ def _lds_section(lds_rows, truth, additive) -> str:
     if not lds_rows:
         return "\n".join(lines + [f"Attributions: {NOT_MEASURED} (no estimator has enough coalition values yet)."])
     lines += [
-        "Mean over datamodel sets with a 95% t-interval; *coalitions* is how many coalition values the estimator "
-        "read (boundary values included), *cost* is in units of one retrain plus its inference.",
+        "Mean over datamodel sets with a 95% t-interval. *Datamodel coalitions* counts the coalitions of all sets, "
+        "a coalition drawn twice counted twice; *coalitions* is how many coalition values the estimator read "
+        "(boundary values included); *cost* is in units of one retrain plus its inference, and counts each "
+        "distinct coalition once.",
         "",
         "| α | attribution | LDS | 95% CI | sets | datamodel coalitions | coalitions | cost |",
         "|---|---|---|---|---|---|---|---|",

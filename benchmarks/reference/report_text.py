@@ -147,20 +147,20 @@ def _budget_findings(estimates: Sequence[Estimate], truth) -> list[str]:
     ]
     if not points:
         return []
-    # Budgets compared: the costliest fine-tuned point, the cheapest retrained one and the costliest of all.
     retrain = [p[0] for p in points if p[2].endswith("retrain")]
     finetuned = [p[0] for p in points if not p[2].endswith("retrain")]
-    levels = {max(p[0] for p in points)}
-    if retrain:
-        levels.add(min(retrain))
+    levels = {}
     if finetuned:
-        levels.add(max(finetuned))
+        levels.setdefault(max(finetuned), "the costliest fine-tuned point")
+    if retrain:
+        levels.setdefault(min(retrain), "the cheapest retrained point")
+    levels.setdefault(max(p[0] for p in points), "the costliest point")
     bullets = []
-    for level in sorted(levels):
+    for level, source in sorted(levels.items()):
         affordable = [p for p in points if p[0] <= level + 1e-9]
         cost, lds, label, count = max(affordable, key=lambda p: p[1])
         bullets.append(
-            f"Within a budget of {level:.1f} units (α = {alpha:g}), the best measured KernelSHAP point is "
+            f"Within a budget of {level:.1f} units ({source}, α = {alpha:g}), the best measured KernelSHAP point is "
             f"{label} on {count} coalitions (LDS {lds:.3f} at {cost:.1f} units); single budget points carry "
             "no interval in this comparison."
         )
@@ -235,8 +235,9 @@ def _noise_findings(noise) -> list[str]:
             )
         else:
             bullets.append(
-                f"{label}: the seed std ({row['mean_std']:.4f}) is {ratio:.2f} times the spread across coalitions, "
-                "small enough for single-seed values to rank coalitions."
+                f"{label}: the seed std ({row['mean_std']:.4f}, {row['coalitions']} coalitions × {row['seeds']} seeds) "
+                f"is {ratio:.2f} times the spread across coalitions, so single-seed values can rank coalitions; "
+                "the reliability table weighs this with more coalitions."
             )
     return bullets
 
