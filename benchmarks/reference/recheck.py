@@ -70,11 +70,11 @@ RECHECK_COLUMNS = (
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/cifar10-mini.yaml", help="Study config (YAML); default %(default)s.")
-    parser.add_argument("--results", default=str(REFERENCE_DIR / "results"), help="Folder of the CSV files and pinned models.")
+    parser.add_argument("--results", default=str(REFERENCE_DIR / "results"), help="Folder of the CSV files and pinned models; default %(default)s.")
     parser.add_argument("--method", required=True, choices=("retrain", "sft", "ft"), help="Method of the values to recheck.")
-    parser.add_argument("--steps", type=int, default=None, help="Fine-tuning steps of the sft/ft values; default finetune.steps.")
+    parser.add_argument("--steps", type=int, default=None, help="Fine-tuning steps of the sft/ft values (ignored for retrain); default finetune.steps.")
     parser.add_argument("--count", type=int, default=None, help="Number of values to recheck; default 8, or all with --replace.")
-    parser.add_argument("--same-machine", action="store_true", help="Recheck values this machine computed, to test determinism here.")
+    parser.add_argument("--same-machine", action="store_true", help="Recheck values this machine computed, to test determinism here; by default, values other machines computed.")
     parser.add_argument(
         "--replace",
         action="store_true",
@@ -87,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Comma-separated coalition strings: recheck or replace only these, e.g. the boundary 0000000000,1111111111.",
     )
-    parser.add_argument("--seed", type=int, default=0, help="Seeds the choice of values; default %(default)s.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the random choice of values to recheck (not a training seed); default %(default)s.")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
     parser.add_argument("--no-progress", action="store_true", help="Hide the tqdm bars.")
     args = parser.parse_args(argv)

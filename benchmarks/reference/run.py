@@ -68,10 +68,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", default="configs/cifar10-mini.yaml", help="Study config (YAML); default %(default)s.")
     parser.add_argument("--device", default=None, help="Overrides the config's device: cpu, cuda or auto.")
     parser.add_argument(
-        "--phases", default=",".join(PHASES), help=f"Comma-separated phases to run, from {', '.join(PHASES)}; they run in that order."
+        "--phases", default=",".join(PHASES), help=f"Comma-separated phases to run, from {', '.join(PHASES)}; they run in that order. Default: all."
     )
     parser.add_argument(
-        "--max-minutes", type=_minutes, default=None, help="Stop cleanly between two coalitions after this many minutes."
+        "--max-minutes", type=_minutes, default=None, help="Stop cleanly between two coalitions after this many minutes; default: no limit."
     )
     parser.add_argument("--results", default=str(DEFAULT_RESULTS), help="Folder of the CSV files; default %(default)s.")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI; wins over MLFLOW_TRACKING_URI and the config.")
@@ -79,14 +79,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--extra-alphas", default="", help="Datamodel α values added after the config's lds.alphas, e.g. 0.25,0.75.")
     parser.add_argument("--sft-steps", type=_step_counts, default=(), help="sFT fine-tuning step counts, e.g. 30,60,120; default half, once, twice and four times finetune.steps.")
     parser.add_argument("--ft-steps", type=_step_counts, default=(), help="FT fine-tuning step counts; default finetune.steps.")
-    parser.add_argument("--kernel-coalitions", type=_even_count, default=64, help="Paired Shapley-kernel coalitions per sFT/FT step count (even).")
-    parser.add_argument("--retrain-coalitions", type=_even_count, default=32, help="How many of those coalitions are retrained (even), at least: more when KernelSHAP needs them.")
-    parser.add_argument("--uniform-coalitions", type=_count, default=32, help="Uniform coalitions of the Banzhaf phase, per method.")
+    parser.add_argument("--kernel-coalitions", type=_even_count, default=64, help="Paired Shapley-kernel coalitions per sFT/FT step count (even); default %(default)s.")
+    parser.add_argument("--retrain-coalitions", type=_even_count, default=32, help="Kernel coalitions to retrain (even); default %(default)s. The prefix grows until KernelSHAP can solve it.")
+    parser.add_argument("--uniform-coalitions", type=_count, default=32, help="Uniform coalitions of the Banzhaf phase, per method; default %(default)s.")
     parser.add_argument(
-        "--datamodel-seeds", type=_count, default=3, help="Seeds per datamodel coalition in the datamodel-seeds phase, the config's own included."
+        "--datamodel-seeds", type=_count, default=3, help="Seeds per datamodel coalition in the datamodel-seeds phase, the config's own included; default %(default)s."
     )
-    parser.add_argument("--semivalue-methods", default="retrain,sft", help="Methods of the loo and banzhaf phases.")
-    parser.add_argument("--baselines", default=",".join(DEFAULT_BASELINES), help="Baselines of the baselines phase.")
+    parser.add_argument("--semivalue-methods", default="retrain,sft", help="Methods of the loo and banzhaf phases; default %(default)s.")
+    parser.add_argument("--baselines", default=",".join(DEFAULT_BASELINES), help="Baselines of the baselines phase; default %(default)s.")
     parser.add_argument("--threads", type=_count, default=None, help="torch threads (default: torch's own choice).")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="Config override, e.g. training.steps=200 (repeatable)."
