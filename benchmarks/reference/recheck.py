@@ -187,12 +187,15 @@ def _superseded(rows: list[dict], study: Study, method: str, steps: int | None, 
     return [
         row
         for row in rows
-        if row["study"] == study.name
-        and row["method"] == method
-        and row["finetune_steps"] == ("" if steps is None else str(steps))
+        if _is_value_of(row, study.name, method, steps)
         and row["finished_at"] < pinned_at
         and row["machine"] not in pinned_on
     ]
+
+
+def _is_value_of(row: dict, study_name: str, method: str, steps: int | None) -> bool:
+    """Return whether a `coalitions.csv` row is a value of the study's method with `steps` fine-tuning steps."""
+    return row["study"] == study_name and row["method"] == method and row["finetune_steps"] == ("" if steps is None else str(steps))
 
 
 def _listed(rows: list[dict], study: Study, args: argparse.Namespace, steps: int | None, results: Path) -> list[dict]:
@@ -202,9 +205,7 @@ def _listed(rows: list[dict], study: Study, args: argparse.Namespace, steps: int
     listed = [
         row
         for row in rows
-        if row["study"] == study.name
-        and row["method"] == args.method
-        and row["finetune_steps"] == ("" if steps is None else str(steps))
+        if _is_value_of(row, study.name, args.method, steps)
         and row["settings"] == row["game_key"]
         and row["coalition"] in args.coalitions
     ]
@@ -230,9 +231,7 @@ def _choose(rows: list[dict], study_name: str, args, steps: int | None, machine:
     candidates = [
         row
         for row in rows
-        if row["study"] == study_name
-        and row["method"] == args.method
-        and row["finetune_steps"] == ("" if steps is None else str(steps))
+        if _is_value_of(row, study_name, args.method, steps)
         and row["settings"] == row["game_key"]
         and row["source"] == "computed"
         and "0" in row["coalition"]
