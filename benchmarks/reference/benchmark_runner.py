@@ -28,9 +28,9 @@ from pinned_models import export_models
 from store_import import coalition_row
 from worker_locks import LockFolder
 
-from diffusion_credit import store
 from diffusion_credit.coalitions import find_coalition_run
 from diffusion_credit.executors import make_executor
+from diffusion_credit.stages import find_model_run
 
 __all__ = ["PhaseOutcome", "BenchmarkRunner", "CostModel", "DeadlineReached", "MODEL_LOCK_WAIT_S"]
 
@@ -235,7 +235,7 @@ class BenchmarkRunner:
         self.stages.refresh()
         if digest in self.stages:
             return
-        run = store.find_finished({store.TAG_KIND: stage, store.TAG_STUDY: self.variants.base.name, store.TAG_DIGEST: digest})
+        run = find_model_run(self.variants.base, stage, digest)
         if run is None:
             return
         finished = run.info.end_time or run.info.start_time

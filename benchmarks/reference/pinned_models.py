@@ -70,7 +70,7 @@ def import_models(study: Study, results: str | Path) -> list[str]:
     imported = []
     for kind, digest, artifact in _pinned_runs(study):
         name = f"{kind}-{digest}"
-        if not (folder / name).is_dir() or _find_run(study, kind, digest) is not None:
+        if not (folder / name).is_dir() or stages.find_model_run(study, kind, digest) is not None:
             continue
         _check_weights(folder / name, manifest)
         with store.start_run(study.name, kind, tags={store.TAG_DIGEST: digest, TAG_IMPORTED_FROM: f"{MODELS_FOLDER}/{name}"}, run_name=kind):
@@ -95,7 +95,7 @@ def export_models(study: Study, results: str | Path, *, machine: str) -> list[st
     exported = []
     for kind, digest, artifact in _pinned_runs(study):
         name = f"{kind}-{digest}"
-        run = _find_run(study, kind, digest)
+        run = stages.find_model_run(study, kind, digest)
         if (folder / name).is_dir() or run is None:
             continue
         with store.downloaded_artifact(run, artifact) as local:
@@ -136,10 +136,6 @@ def _pinned_runs(study: Study) -> list[tuple[str, str, str]]:
     if key:
         runs.append(("classifier", key, "classifier"))
     return runs
-
-
-def _find_run(study: Study, kind: str, digest: str):
-    return store.find_finished({store.TAG_KIND: kind, store.TAG_STUDY: study.name, store.TAG_DIGEST: digest})
 
 
 def _check_weights(folder: Path, manifest: dict[str, dict]) -> None:

@@ -18,7 +18,7 @@ import mlflow
 from . import reports, store
 from .study import Study
 
-__all__ = ["log_dataset", "full_model", "pruned_model", "load_model_from_run", "fetch_classifier", "publish_classifier", "classifier_entry"]
+__all__ = ["log_dataset", "full_model", "pruned_model", "load_model_from_run", "fetch_classifier", "publish_classifier", "classifier_entry", "find_model_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def log_dataset(study: Study, *, nested: bool = True) -> str:
 
 def full_model(study: Study, *, nested: bool = True):
     """Return the full model `θ*` and its run id, training and logging it if no run matches."""
-    found = _find_model_run(study, "train", study.train_digest)
+    found = find_model_run(study, "train", study.train_digest)
     if found is not None:
         logger.info("Reusing full model from train run %s", found.info.run_id)
         return load_model_from_run(found), found.info.run_id
@@ -75,7 +75,7 @@ def full_model(study: Study, *, nested: bool = True):
 
 def pruned_model(study: Study, *, nested: bool = True):
     """Return the pruned, all-data fine-tuned model `θ̃*` and its run id (reused or computed)."""
-    found = _find_model_run(study, "prune", study.prune_digest)
+    found = find_model_run(study, "prune", study.prune_digest)
     if found is not None:
         logger.info("Reusing pruned model from prune run %s", found.info.run_id)
         return load_model_from_run(found), found.info.run_id
@@ -121,7 +121,7 @@ def fetch_classifier(study: Study) -> None:
     key, entry = classifier_entry(study)
     if key is None or entry.exists():
         return
-    found = store.find_finished({store.TAG_KIND: "classifier", store.TAG_STUDY: study.name, store.TAG_DIGEST: key})
+    found = find_model_run(study, "classifier", key)
     if found is None:
         return
     entry.parent.mkdir(parents=True, exist_ok=True)
@@ -170,8 +170,9 @@ def load_model_from_run(run) -> "object":
         return DiffusionModel.load(local)
 
 
-def _find_model_run(study: Study, kind: str, key: str):
-    return store.find_finished({store.TAG_KIND: kind, store.TAG_STUDY: study.name, store.TAG_DIGEST: key})
+def find_model_run(study: Study, kind: str, digest: str):
+    """Return the FINISHED `train`, `prune` or `classifier` run of `study` whose digest is `digest`, or None."""
+    return store.find_finished({store.TAG_KIND: kind, store.TAG_STUDY: study.name, store.TAG_DIGEST: digest})
 
 
 def _log_config(study: Study) -> None:

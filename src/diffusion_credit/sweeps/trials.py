@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import store
 from ..config import StudyConfig
+from ..stages import find_model_run
 from ..study import Study
 from ..valuation import coalition_to_bits
 
@@ -189,7 +190,7 @@ def evaluate_trial(
 
 
 def _pruned_model_seconds(study: Study) -> float:
-    found = store.find_finished({store.TAG_KIND: "prune", store.TAG_STUDY: study.name, store.TAG_DIGEST: study.prune_digest})
+    found = find_model_run(study, "prune", study.prune_digest)
     return float(found.data.metrics.get("time.train_s", 0.0)) if found is not None else 0.0
 
 
