@@ -1,5 +1,10 @@
 """The study classifier is shared through the run store, so machines that share a store measure with the same weights."""
 
+import logging
+import shutil
+
+from safetensors.torch import load_file, save_file
+
 from diffusion_credit import stages, store
 from diffusion_credit.config import load_config
 from diffusion_credit.properties import classifier
@@ -29,6 +34,33 @@ def test_empty_cache_fetches_classifier_from_store(tmp_path, write_smoke_config,
     second.property
 
     assert (tmp_path / "other-cache" / "classifiers" / key / "model.safetensors").read_bytes() == weights
+    assert len(classifier_runs(second)) == 1
+
+
+def test_store_classifier_replaces_other_cached_weights(tmp_path, write_smoke_config, caplog):
+    config = write_smoke_config(tmp_path)
+    first = Study(load_config(config), progress=False)
+    first.tracking()
+    first.property
+    [run] = classifier_runs(first)
+    key = run.data.tags[store.TAG_DIGEST]
+    published = tmp_path / "cache" / "classifiers" / key
+
+    # This machine trained its own classifier under the same key before it shared the store.
+    cached = tmp_path / "other-cache" / "classifiers" / key
+    shutil.copytree(published, cached)
+    tensors = load_file(cached / "model.safetensors")
+    save_file({name: tensor + 1 for name, tensor in tensors.items()}, cached / "model.safetensors")
+    assert stages.weights_sha256(cached) != stages.weights_sha256(published)
+
+    second = Study(load_config(config, {"data.cache_dir": str(tmp_path / "other-cache")}), progress=False)
+    second.tracking()
+    with caplog.at_level(logging.WARNING, logger="diffusion_credit.stages"):
+        second.property
+
+    assert (cached / "model.safetensors").read_bytes() == (published / "model.safetensors").read_bytes()
+    assert "other weights than classifier run" in caplog.text
+    assert sorted(path.name for path in cached.parent.iterdir()) == [key]
     assert len(classifier_runs(second)) == 1
 
 

@@ -16,7 +16,6 @@ session imports it instead of training:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -31,22 +30,12 @@ from diffusion_credit import stages, store
 from diffusion_credit.errors import InputError
 from diffusion_credit.study import Study
 
-__all__ = ["MODELS_FOLDER", "MANIFEST", "export_models", "import_models", "model_folders", "read_manifest", "weights_sha256"]
+__all__ = ["MODELS_FOLDER", "MANIFEST", "export_models", "import_models", "model_folders", "read_manifest"]
 
 logger = logging.getLogger(__name__)
 
 MODELS_FOLDER = "models"
 MANIFEST = "pinned.json"
-
-
-def weights_sha256(folder: str | Path) -> str:
-    """Return the SHA-256 over every `*.safetensors` file in `folder`, in sorted path order."""
-    folder = Path(folder)
-    sha = hashlib.sha256()
-    for path in sorted(folder.rglob("*.safetensors")):
-        sha.update(path.relative_to(folder).as_posix().encode())
-        sha.update(path.read_bytes())
-    return sha.hexdigest()
 
 
 def read_manifest(results: str | Path) -> dict[str, dict]:
@@ -142,7 +131,7 @@ def _check_weights(folder: Path, manifest: dict[str, dict]) -> None:
     expected = manifest.get(folder.name, {}).get("sha256")
     if expected is None:
         raise InputError(f"{folder} is not listed in {MANIFEST}; delete the folder, or restore {MANIFEST} from git.")
-    if weights_sha256(folder) != expected:
+    if stages.weights_sha256(folder) != expected:
         raise InputError(f"The weights in {folder} do not match their SHA-256 in {MANIFEST}; restore the folder from git.")
 
 
@@ -162,7 +151,7 @@ def _add_to_manifest(folder: Path, names: list[str], machine: str) -> None:
     manifest = read_manifest(folder.parent)
     exported_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for name in names:
-        manifest[name] = {"sha256": weights_sha256(folder / name), "machine": machine, "exported_at": exported_at}
+        manifest[name] = {"sha256": stages.weights_sha256(folder / name), "machine": machine, "exported_at": exported_at}
     staging = folder / f".{MANIFEST}.tmp"
     staging.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     staging.replace(folder / MANIFEST)

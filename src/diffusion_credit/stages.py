@@ -8,6 +8,7 @@ live in the study's cache folder, so a training killed halfway resumes there.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import tempfile
 import time
@@ -18,7 +19,7 @@ import mlflow
 from . import reports, store
 from .study import Study
 
-__all__ = ["log_dataset", "full_model", "pruned_model", "load_model_from_run", "fetch_classifier", "publish_classifier", "classifier_entry", "find_model_run"]
+__all__ = ["log_dataset", "full_model", "pruned_model", "load_model_from_run", "fetch_classifier", "publish_classifier", "classifier_entry", "find_model_run", "weights_sha256"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,21 +113,34 @@ def pruned_model(study: Study, *, nested: bool = True):
 
 
 def fetch_classifier(study: Study) -> None:
-    """Copy the study classifier from its `classifier` run into the cache, when the cache lacks it.
+    """Copy the study classifier from its `classifier` run into the cache, replacing a cached one with other weights.
 
     CPU training gives other weights on another instruction set, so machines
     that share a run store must also share the classifier behind the
-    property. Does nothing for a property without a study classifier.
+    property. The run store wins over a classifier that this machine trained
+    before it shared the store. Does nothing for a property without a study
+    classifier, or when the store has no `classifier` run yet.
     """
     key, entry = classifier_entry(study)
-    if key is None or entry.exists():
+    if key is None:
         return
     found = find_model_run(study, "classifier", key)
     if found is None:
         return
+
     entry.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{key}.", dir=entry.parent) as staging:
         downloaded = store.download_artifact(found, "classifier", staging)
+        if entry.is_dir():
+            if weights_sha256(entry) == weights_sha256(downloaded):
+                return
+            logger.warning(
+                "The cached contributor classifier %s has other weights than classifier run %s, so the run's weights replace it.",
+                entry,
+                found.info.run_id,
+            )
+            _move_aside(entry, Path(staging) / "replaced")
+
         try:
             downloaded.rename(entry)
         except OSError:
@@ -144,8 +158,8 @@ def publish_classifier(study: Study, *, nested: bool = True) -> None:
     tags = {store.TAG_KIND: "classifier", store.TAG_STUDY: study.name, store.TAG_DIGEST: key}
     if store.find_finished(tags) is not None:
         return
-    # NOTE: two machines that train the classifier at the same time each log a run and keep their own weights.
-    # Later fetches take the newest run, so build the property once before starting other machines.
+    # NOTE: two machines that train the classifier at the same time each log a run and measure with their own weights
+    # until the next fetch, which takes the newest run. Build the property once before starting other machines.
     with store.start_run(study.name, "classifier", tags={store.TAG_DIGEST: key}, run_name="classifier", nested=nested):
         mlflow.log_artifacts(str(entry), "classifier")
     logger.info("Logged the contributor classifier %s to the run store", key)
@@ -162,6 +176,16 @@ def classifier_entry(study: Study) -> tuple[str | None, Path]:
     return key, Path(study.cache_dir) / "classifiers" / key
 
 
+def weights_sha256(folder: str | Path) -> str:
+    """Return the SHA-256 over every `*.safetensors` file in `folder`, in sorted path order."""
+    folder = Path(folder)
+    sha = hashlib.sha256()
+    for path in sorted(folder.rglob("*.safetensors")):
+        sha.update(path.relative_to(folder).as_posix().encode())
+        sha.update(path.read_bytes())
+    return sha.hexdigest()
+
+
 def load_model_from_run(run) -> "object":
     """Load the `model` artifact of a train or prune run."""
     from .models import DiffusionModel
@@ -173,6 +197,14 @@ def load_model_from_run(run) -> "object":
 def find_model_run(study: Study, kind: str, digest: str):
     """Return the FINISHED `train`, `prune` or `classifier` run of `study` whose digest is `digest`, or None."""
     return store.find_finished({store.TAG_KIND: kind, store.TAG_STUDY: study.name, store.TAG_DIGEST: digest})
+
+
+def _move_aside(folder: Path, target: Path) -> None:
+    """Move `folder` to `target`, unless another process moved it first."""
+    try:
+        folder.rename(target)
+    except FileNotFoundError:
+        pass
 
 
 def _log_config(study: Study) -> None:
