@@ -155,8 +155,7 @@ def publish_classifier(study: Study, *, nested: bool = True) -> None:
     key, entry = classifier_entry(study)
     if key is None or not entry.is_dir():
         return
-    tags = {store.TAG_KIND: "classifier", store.TAG_STUDY: study.name, store.TAG_DIGEST: key}
-    if store.find_finished(tags) is not None:
+    if find_model_run(study, "classifier", key) is not None:
         return
     # NOTE: two machines that train the classifier at the same time each log a run and measure with their own weights
     # until the next fetch, which takes the newest run. Build the property once before starting other machines.
