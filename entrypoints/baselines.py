@@ -23,7 +23,7 @@ def main() -> None:
 
     with store.start_run(study.name, "attribute", tags={"credit.flow": "baselines"}, run_name="baselines"):
         run_ids = run_baselines(study, methods)
-        sets = datamodel_sets(study.name)
+        sets = datamodel_sets(study.name, study.config.property.name)
         for name, run_id in run_ids.items():
             if sets:
                 log_lds(run_id, sets=sets, nested=True)

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 
 from diffusion_credit import store
+from diffusion_credit.config import load_config
 from diffusion_credit.errors import InputError
 from diffusion_credit.shapley import solve_from_store
 
@@ -36,7 +38,7 @@ def tracking(tmp_path, monkeypatch):
     yield
 
 
-def log_coalition(bits: str, method: str, value: float, recipe: str = "r1") -> None:
+def log_coalition(bits: str, method: str, value: float, recipe: str = "r1", property_name: str = "inception_score") -> None:
     tags = {
         store.TAG_COALITION: bits,
         store.TAG_METHOD: method,
@@ -45,15 +47,13 @@ def log_coalition(bits: str, method: str, value: float, recipe: str = "r1") -> N
         store.TAG_DATA_DIGEST: "d1",
     }
     with store.start_run("toy", "coalition", tags=tags):
-        mlflow.log_metric("property.inception_score", value)
+        mlflow.log_metric(f"property.{property_name}", value)
 
 
-def log_game(method: str = "sft") -> None:
-    log_coalition("0000", "retrain", game("0000"))
-    log_coalition("1111", "retrain", game("1111"))
+def log_game(method: str = "sft", *, scale: float = 1.0, recipe: str = "r1", property_name: str = "inception_score") -> None:
     for bits in map("".join, itertools.product("01", repeat=4)):
-        if bits not in ("0000", "1111"):
-            log_coalition(bits, method, game(bits))
+        boundary = bits in ("0000", "1111")
+        log_coalition(bits, "retrain" if boundary else method, scale * game(bits), recipe, property_name)
 
 
 def read_scores(run_id: str) -> pd.DataFrame:
@@ -133,3 +133,41 @@ def test_exact_with_missing_coalitions_is_an_input_error(tracking):
     log_coalition("1000", "sft", game("1000"))
     with pytest.raises(InputError, match="exact failed on 1 coalitions"):
         solve_from_store("toy", "sft", "inception_score", "exact")
+
+
+def test_property_selects_its_own_game(tracking):
+    log_game()
+    # The same study later measured another property: a newer recipe whose values are twice the first game's.
+    log_game(scale=2.0, recipe="r2", property_name="cluster_entropy")
+
+    first = solve_from_store("toy", "sft", "inception_score", "exact")
+    second = solve_from_store("toy", "sft", "cluster_entropy", "exact")
+
+    np.testing.assert_allclose(read_scores(first)["score"], EXPECTED, atol=1e-9)
+    np.testing.assert_allclose(read_scores(second)["score"], 2 * EXPECTED, atol=1e-9)
+    assert mlflow.get_run(second).data.tags[store.TAG_PROPERTY] == "cluster_entropy"
+
+
+def test_property_without_runs_is_named(tracking):
+    log_game()
+    with pytest.raises(InputError, match="No finished sft coalition runs that measured aesthetic_score"):
+        solve_from_store("toy", "sft", "aesthetic_score", "kernelshap")
+
+
+@pytest.mark.parametrize(
+    ("method", "property_name", "message"),
+    [
+        ("bogus", "inception_score", "Unknown method 'bogus'; use one of sft, ft, retrain"),
+        ("sft", "inception", "Unknown property 'inception'; use one of inception_score, cluster_entropy, aesthetic_score"),
+    ],
+)
+def test_unknown_names_rejected(tracking, method, property_name, message):
+    log_game()
+    with pytest.raises(InputError, match=message):
+        solve_from_store("toy", method, property_name, "kernelshap")
+
+
+def test_property_other_than_config_rejected(tracking):
+    config = load_config(Path(__file__).parents[1] / "configs" / "smoke.yaml", {"property.name": "cluster_entropy"})
+    with pytest.raises(InputError, match="property=inception_score differs from property.name=cluster_entropy"):
+        solve_from_store("toy", "sft", "inception_score", "kernelshap", config=config)

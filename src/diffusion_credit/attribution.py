@@ -119,7 +119,12 @@ def log_attribution_run(
 
 
 def coalition_values(
-    study_name: str, method: str, recipe: str | None = None, *, data_digest: str | None = None
+    study_name: str,
+    method: str,
+    recipe: str | None = None,
+    *,
+    data_digest: str | None = None,
+    property_name: str | None = None,
 ) -> dict[str, tuple[float, str]]:
     """Map coalition bitstring to (value, run id) from the store, newest run first wins.
 
@@ -130,18 +135,20 @@ def coalition_values(
             recipe of the newest matching run with a property metric.
         data_digest: keep only runs on this dataset (`credit.data_digest`), so
             a study whose data path was overridden never mixes datasets.
+        property_name: keep only runs that measured this property, e.g.
+            `cluster_entropy`; None keeps runs of any property.
     """
     tags = {store.TAG_KIND: "coalition", store.TAG_STUDY: study_name, store.TAG_METHOD: method}
     if data_digest is not None:
         tags[store.TAG_DATA_DIGEST] = data_digest
-    runs = [run for run in store.search_runs(tags) if _property_value(run) is not None]
+    runs = [run for run in store.search_runs(tags) if store.property_value(run, property_name) is not None]
     if recipe is None and runs:
         recipe = runs[0].data.tags.get(store.TAG_RECIPE)
     values: dict[str, tuple[float, str]] = {}
     for run in runs:  # newest first
         if recipe is not None and run.data.tags.get(store.TAG_RECIPE) != recipe:
             continue
-        values.setdefault(run.data.tags[store.TAG_COALITION], (_property_value(run), run.info.run_id))
+        values.setdefault(run.data.tags[store.TAG_COALITION], (store.property_value(run, property_name), run.info.run_id))
     return values
 
 
@@ -154,6 +161,7 @@ def gather_inputs(
     recipe: str | None = None,
     data_digest: str | None = None,
     retrain_recipe: str | None = None,
+    property_name: str | None = None,
 ) -> AttributionInputs:
     """Read the values of `coalitions`, `v(∅)` and `v(N)` for `method` from the store.
 
@@ -164,9 +172,11 @@ def gather_inputs(
     Raises:
         InputError: when a coalition, `v(∅)` or `v(N)` has no finished run.
     """
-    values = coalition_values(study_name, method, recipe, data_digest=data_digest)
+    values = coalition_values(study_name, method, recipe, data_digest=data_digest, property_name=property_name)
     retrained = (
-        coalition_values(study_name, "retrain", retrain_recipe, data_digest=data_digest) if method != "retrain" else values
+        coalition_values(study_name, "retrain", retrain_recipe, data_digest=data_digest, property_name=property_name)
+        if method != "retrain"
+        else values
     )
     empty, full = boundary_coalitions(num_contributors)
 
@@ -208,9 +218,3 @@ def coalition_seconds(run_ids: Sequence[str]) -> float:
         total += sum(metrics.get(f"time.{phase}_s", 0.0) for phase in ("train", "sample", "property"))
     return total
 
-
-def _property_value(run) -> float | None:
-    for name, value in run.data.metrics.items():
-        if name.startswith("property."):
-            return value
-    return None

@@ -149,7 +149,7 @@ def _holdout_coalitions(study: Study):
         bits = run.data.tags[store.TAG_COALITION]
         if store.TAG_DATAMODEL_ALPHA in run.data.tags or bits in (empty, full):
             continue
-        metric = next((v for k, v in run.data.metrics.items() if k.startswith("property.")), None)
+        metric = store.property_value(run, study.config.property.name)
         if metric is not None:
             values.setdefault(bits, metric)
     if len(values) < 3:

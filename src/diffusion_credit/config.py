@@ -38,6 +38,7 @@ __all__ = [
     "TrackingConfig",
     "BaselinesConfig",
     "BASELINE_METHODS",
+    "PROPERTY_NAMES",
     "StudyConfig",
     "load_config",
     "digest",
@@ -46,6 +47,9 @@ __all__ = [
 
 class ConfigError(ValueError):
     """An invalid configuration value; the message names the key and the fix."""
+
+
+PROPERTY_NAMES = ("inception_score", "cluster_entropy", "aesthetic_score")
 
 
 @dataclass
@@ -268,7 +272,7 @@ class PropertyConfig:
     classifier_holdout: float = 0.1
 
     def validate(self) -> None:
-        _check_choice("property.name", self.name, ("inception_score", "cluster_entropy", "aesthetic_score"))
+        _check_choice("property.name", self.name, PROPERTY_NAMES)
         _check_choice("property.backend", self.backend, ("study", "inception", "blip", "clip"))
         _check_positive("property.splits", self.splits)
         _check_positive("property.num_clusters", self.num_clusters)

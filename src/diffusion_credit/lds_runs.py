@@ -21,10 +21,11 @@ logger = logging.getLogger(__name__)
 DatamodelSets = dict[float, list[tuple[np.ndarray, np.ndarray]]]
 
 
-def datamodel_sets(study: str) -> DatamodelSets:
+def datamodel_sets(study: str, property_name: str | None = None) -> DatamodelSets:
     """Return, per α, the datamodel sets as (coalitions bool [m, n], values [m]) in set order.
 
-    A coalition logged twice in one set (a rerun) counts once, newest value first.
+    Only runs that measured `property_name` count (any property when None). A
+    coalition logged twice in one set (a rerun) counts once, newest value first.
     """
     runs = store.search_runs(
         {store.TAG_KIND: "coalition", store.TAG_STUDY: study, store.TAG_METHOD: "retrain"}
@@ -34,7 +35,7 @@ def datamodel_sets(study: str) -> DatamodelSets:
         tags = run.data.tags
         if store.TAG_DATAMODEL_ALPHA not in tags:
             continue
-        value = next((v for name, v in run.data.metrics.items() if name.startswith("property.")), None)
+        value = store.property_value(run, property_name)
         if value is None:
             continue
         key = (float(tags[store.TAG_DATAMODEL_ALPHA]), int(tags[store.TAG_DATAMODEL_SET]))
@@ -47,8 +48,11 @@ def datamodel_sets(study: str) -> DatamodelSets:
     return dict(sets)
 
 
-def attribution_scores(run_id: str) -> tuple[str, np.ndarray]:
-    """Return the study name and the scores of an attribution run, in contributor order."""
+def attribution_scores(run_id: str) -> tuple[str, str | None, np.ndarray]:
+    """Return the study name, the property and the scores of an attribution run, in contributor order.
+
+    The property is None for a run logged without a `credit.property` tag.
+    """
     try:
         run = mlflow.get_run(run_id)
     except mlflow.exceptions.MlflowException:
@@ -61,7 +65,7 @@ def attribution_scores(run_id: str) -> tuple[str, np.ndarray]:
         contributors = json.loads(local.read_text())
     if list(frame["contributor"]) != contributors:
         raise InputError(f"attribution.csv of run {run_id} is not in the study's contributor order.")
-    return run.data.tags[store.TAG_STUDY], frame["score"].to_numpy(dtype=float)
+    return run.data.tags[store.TAG_STUDY], run.data.tags.get(store.TAG_PROPERTY), frame["score"].to_numpy(dtype=float)
 
 
 def log_lds(attribution_run_id: str, *, sets: DatamodelSets | None = None, nested: bool = False) -> dict:
@@ -72,10 +76,14 @@ def log_lds(attribution_run_id: str, *, sets: DatamodelSets | None = None, neste
     """
     from .evaluation import lds_over_sets
 
-    study, scores = attribution_scores(attribution_run_id)
-    sets = datamodel_sets(study) if sets is None else sets
+    study, property_name, scores = attribution_scores(attribution_run_id)
+    sets = datamodel_sets(study, property_name) if sets is None else sets
     if not sets:
-        raise InputError(f"Study {study!r} has no datamodel runs; run `mlflow run . -e datamodels` first.")
+        measured = f" that measured {property_name}" if property_name else ""
+        raise InputError(
+            f"Study {study!r} has no datamodel runs{measured}. Run `mlflow run . -e datamodels` first, "
+            "with the config the attribution used."
+        )
 
     metrics, summary = {}, {}
     for alpha, alpha_sets in sorted(sets.items()):

@@ -153,6 +153,7 @@ def run_attribute(study: Study, *, nested: bool = False) -> AttributeOutcome:
                 recipe=recipe_key(study, valuation.method),
                 data_digest=study.dataset.digest,
                 retrain_recipe=recipe_key(study, "retrain"),
+                property_name=study.config.property.name,
             )
             result = attribution.solve(inputs, valuation)
             run_id = attribution.log_attribution_run(

@@ -16,7 +16,8 @@ import numpy as np
 
 from . import store
 from .attribution import AttributionInputs, boundary_coalitions, coalition_values, gather_inputs, log_attribution_run
-from .config import StudyConfig, ValuationConfig
+from .coalitions import check_method
+from .config import PROPERTY_NAMES, StudyConfig, ValuationConfig
 from .errors import InputError
 from .valuation import ESTIMATORS, bits_to_coalition, estimate, kernel_shap
 
@@ -28,23 +29,31 @@ logger = logging.getLogger(__name__)
 def solve_from_store(study: str, method: str, property_name: str, estimator: str, *, config: StudyConfig | None = None) -> str:
     """Solve `estimator` over the study's coalition runs of `method` and log an attribution run.
 
-    The game is one recipe on one dataset: the config's when given, else
-    those of the newest coalition run of `method`.
+    The game is one recipe on one dataset, measured by `property_name`: the
+    config's recipe and dataset when given, else those of the newest
+    coalition run of `method` that measured the property.
     """
-    if estimator not in ESTIMATORS:
-        raise InputError(f"Unknown estimator {estimator!r}; use one of {', '.join(ESTIMATORS)}.")
-    recipe, data_digest, retrain_recipe = _game(study, method, config)
+    _check_request(method, property_name, estimator, config)
+    recipe, data_digest, retrain_recipe = _game(study, method, property_name, config)
     contributors = _contributors(study, data_digest)
-    values = coalition_values(study, method, recipe, data_digest=data_digest)
+    values = coalition_values(study, method, recipe, data_digest=data_digest, property_name=property_name)
     empty, full = boundary_coalitions(len(contributors))
     coalitions = sorted(bits for bits in values if bits not in (empty, full))
     if not coalitions:
         raise InputError(
-            f"No finished {method} coalition runs for study {study!r}. Run `mlflow run . -e attribute` or "
-            f"`mlflow run . -e coalition` first."
+            f"No finished {method} coalition runs that measured {property_name} for study {study!r}. "
+            "Run `mlflow run . -e attribute` or `mlflow run . -e coalition` first, with a config whose "
+            f"property.name is {property_name}."
         )
     inputs = gather_inputs(
-        study, method, coalitions, len(contributors), recipe=recipe, data_digest=data_digest, retrain_recipe=retrain_recipe
+        study,
+        method,
+        coalitions,
+        len(contributors),
+        recipe=recipe,
+        data_digest=data_digest,
+        retrain_recipe=retrain_recipe,
+        property_name=property_name,
     )
     valuation = dataclasses.replace(config.valuation if config else ValuationConfig(), estimator=estimator, paired=False)
     result = _estimate(valuation, inputs)
@@ -66,7 +75,21 @@ def _estimate(valuation: ValuationConfig, inputs: AttributionInputs):
         raise InputError(f"{valuation.estimator} failed on {len(inputs.coalitions)} coalitions: {error}") from error
 
 
-def _game(study: str, method: str, config: StudyConfig | None) -> tuple[str | None, str | None, str | None]:
+def _check_request(method: str, property_name: str, estimator: str, config: StudyConfig | None) -> None:
+    """Raise `InputError` for an unknown method, property or estimator, or a property other than the config's."""
+    check_method(method)
+    if property_name not in PROPERTY_NAMES:
+        raise InputError(f"Unknown property {property_name!r}; use one of {', '.join(PROPERTY_NAMES)}.")
+    if estimator not in ESTIMATORS:
+        raise InputError(f"Unknown estimator {estimator!r}; use one of {', '.join(ESTIMATORS)}.")
+    if config is not None and config.property.name != property_name:
+        raise InputError(
+            f"property={property_name} differs from property.name={config.property.name} in {config.source or 'the config'}. "
+            "Pass the config's property, or a config that measures the one you want."
+        )
+
+
+def _game(study: str, method: str, property_name: str, config: StudyConfig | None) -> tuple[str | None, str | None, str | None]:
     """Return the recipe, data digest and retrain recipe that define the game to solve."""
     if config is not None:
         from .coalitions import recipe_key
@@ -75,7 +98,8 @@ def _game(study: str, method: str, config: StudyConfig | None) -> tuple[str | No
         loaded = Study(config, progress=False)
         return recipe_key(loaded, method), loaded.dataset.digest, recipe_key(loaded, "retrain")
 
-    newest = store.search_runs({store.TAG_KIND: "coalition", store.TAG_STUDY: study, store.TAG_METHOD: method})
+    runs = store.search_runs({store.TAG_KIND: "coalition", store.TAG_STUDY: study, store.TAG_METHOD: method})
+    newest = [run for run in runs if store.property_value(run, property_name) is not None]
     if not newest:
         return None, None, None
     tags = newest[0].data.tags

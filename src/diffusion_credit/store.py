@@ -46,6 +46,7 @@ __all__ = [
     "retry_schema_race",
     "search_runs",
     "find_finished",
+    "property_value",
     "start_run",
     "close_abandoned_runs",
     "log_json",
@@ -196,6 +197,17 @@ def find_finished(tags: Mapping[str, str], *, client: MlflowClient | None = None
     """Return the newest FINISHED run with these tags, or None."""
     runs = search_runs(tags, client=client)
     return runs[0] if runs else None
+
+
+def property_value(run: Run, name: str | None = None) -> float | None:
+    """Return the `property.<name>` metric of a coalition run, or None when the run did not measure that property.
+
+    Without a name, return the run's first property metric.
+    """
+    metrics = run.data.metrics
+    if name is not None:
+        return metrics.get(f"property.{name}")
+    return next((value for metric, value in metrics.items() if metric.startswith("property.")), None)
 
 
 @contextlib.contextmanager
