@@ -3,7 +3,7 @@
 Output: a `coalition` run with `property.<name>`, phase timings and a sample grid.
 """
 
-from diffusion_credit.cli import load_study, optional, run_main, study_parser
+from diffusion_credit.cli import load_study, optional, parse_int, run_main, study_parser
 from diffusion_credit.coalitions import check_method, evaluate_coalition
 from diffusion_credit.data import parse_coalition
 from diffusion_credit.study import Study
@@ -16,11 +16,12 @@ def main() -> None:
     parser.add_argument("--seed", default="", help="Overrides the training or fine-tuning seed.")
     args = parser.parse_args()
     check_method(args.method)
+    seed = optional(args.seed)
+    seed = None if seed is None else parse_int(seed, "--seed")
     study = Study(load_study(args.config, data=args.data))
     parse_coalition(args.coalition, len(study.contributors))
     study.tracking()
-    seed = optional(args.seed)
-    value = evaluate_coalition(study, args.coalition, args.method, seed=int(seed) if seed else None, nested=False)
+    value = evaluate_coalition(study, args.coalition, args.method, seed=seed, nested=False)
     print(f"v({value.coalition}) = {value.value:.6f} ({'reused run' if value.reused else 'run'} {value.run_id})")
 
 

@@ -6,7 +6,7 @@ of size round(α·n) for each α in `lds.alphas`, and evaluates each with
 `credit.datamodel_set`, reused on a rerun.
 """
 
-from diffusion_credit.cli import load_study, run_main, study_parser
+from diffusion_credit.cli import load_study, parse_number, run_main, study_parser
 from diffusion_credit.datamodels import run_datamodels
 from diffusion_credit.study import Study
 
@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("--coalitions-per-set", default="", help="Overrides lds.coalitions_per_set.")
     parser.add_argument("--seed", default="", help="Overrides lds.seed.")
     args = parser.parse_args()
-    alphas = [float(alpha) for alpha in args.alphas.split(",")] if args.alphas.strip() else ""
+    alphas = [parse_number(alpha, "--alphas") for alpha in args.alphas.split(",")] if args.alphas.strip() else ""
     config = load_study(
         args.config,
         data=args.data,

@@ -8,8 +8,7 @@ seconds. Output: a `sweep` run with one nested run per trial (params, `lds`,
 storage and definition share one Optuna study.
 """
 
-from diffusion_credit.cli import optional, run_main, study_parser
-from diffusion_credit.errors import InputError
+from diffusion_credit.cli import optional, parse_int, parse_number, run_main, study_parser
 from diffusion_credit.sweeps import DEFAULT_STORAGE, load_sweep_spec, run_sweep
 
 
@@ -26,25 +25,12 @@ def main() -> None:
     parser.add_argument("--budget", default="", help="Overrides the definition's budget: max compute seconds per trial.")
     args = parser.parse_args()
 
-    trials = _integer(args.trials, "--trials")
+    trials = parse_int(args.trials, "--trials")
     budget = optional(args.budget)
-    spec = load_sweep_spec(args.sweep, budget=None if budget is None else _number(budget, "--budget"))
+    spec = load_sweep_spec(args.sweep, budget=None if budget is None else parse_number(budget, "--budget", unit="seconds"))
     overrides = {"data.path": args.data} if optional(args.data) is not None else {}
     run_sweep(args.config, spec, trials=trials, storage=optional(args.storage), overrides=overrides)
 
-
-def _integer(value: str, option: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise InputError(f"{option} must be an integer, got {value!r}.") from None
-
-
-def _number(value: str, option: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise InputError(f"{option} must be a number of seconds, got {value!r}.") from None
 
 
 if __name__ == "__main__":

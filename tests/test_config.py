@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from diffusion_credit.config import ConfigError, StudyConfig, config_from_dict, digest, load_config
@@ -33,6 +35,13 @@ def test_misspelt_section_names_closest(write_yaml):
 def test_missing_file_names_path(tmp_path):
     with pytest.raises(ConfigError, match="Config file not found: .*nope.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_names_path(write_yaml):
+    path = write_yaml("name: s\nvaluation: [1, 2\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path} is not valid YAML")) as raised:
+        load_config(path)
+    assert "line 2, column 12" in str(raised.value)
 
 
 def test_invalid_choice_suggests(write_yaml):

@@ -52,6 +52,20 @@ def test_coalition_rejects_unknown_method(repo_root, smoke):
     assert "Unknown method 'sfft'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        ("coalition", ["--coalition", "0110", "--seed", "abc"], "--seed must be an integer, got 'abc'"),
+        ("datamodels", ["--alphas", "0.5,half"], "--alphas must be a number, got 'half'"),
+    ],
+)
+def test_non_numeric_option_rejected(repo_root, smoke, name, args, message):
+    result = entrypoint(repo_root, smoke, name, "--config", str(smoke), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_coalition_runs_once_then_reuses(repo_root, smoke):
     first = entrypoint(repo_root, smoke, "coalition", "--config", str(smoke), "--coalition", "0110", "--method", "ft")
     assert first.returncode == 0, first.stderr[-3000:]

@@ -10,7 +10,7 @@ from typing import Any
 
 from .config import ConfigError, StudyConfig, load_config
 
-__all__ = ["setup_logging", "optional", "study_parser", "load_study", "run_main"]
+__all__ = ["setup_logging", "optional", "parse_int", "parse_number", "study_parser", "load_study", "run_main"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,27 @@ def optional(value: str | None) -> str | None:
     if value is None or value.strip() in ("", "None", "none"):
         return None
     return value
+
+
+def parse_int(value: str, option: str) -> int:
+    """Parse the integer given to `option`; raise `InputError` naming the option when it is not one."""
+    from .errors import InputError
+
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{option} must be an integer, got {value!r}.") from None
+
+
+def parse_number(value: str, option: str, *, unit: str = "") -> float:
+    """Parse the number given to `option`; raise `InputError` naming the option (and `unit`) when it is not one."""
+    from .errors import InputError
+
+    try:
+        return float(value)
+    except ValueError:
+        kind = f"a number of {unit}" if unit else "a number"
+        raise InputError(f"{option} must be {kind}, got {value!r}.") from None
 
 
 def study_parser(description: str) -> argparse.ArgumentParser:

@@ -528,13 +528,16 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> St
             `{"data.path": "my/folder", "finetune.steps": 50}`.
 
     Raises:
-        ConfigError: on a missing file, an unknown key or an invalid value.
+        ConfigError: on a missing file, invalid YAML, an unknown key or an invalid value.
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Config file not found: {path}. Pass an existing YAML file, e.g. configs/cifar10-mini.yaml.")
-    with path.open() as handle:
-        raw = yaml.safe_load(handle) or {}
+    try:
+        with path.open() as handle:
+            raw = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must contain a YAML mapping at the top level, got {type(raw).__name__}.")
     for key, value in (overrides or {}).items():
