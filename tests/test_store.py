@@ -7,6 +7,7 @@ import mlflow
 import pytest
 
 from diffusion_credit import store
+from diffusion_credit.errors import InputError
 
 
 @pytest.fixture()
@@ -188,6 +189,39 @@ def new_postgres_databases():
         for name in names:
             cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.close()
+
+
+@pytest.mark.parametrize(
+    ("installed", "expected"),
+    [
+        ({"psycopg", "psycopg2"}, "postgresql://me@db:5432/runs"),
+        ({"psycopg2"}, "postgresql+psycopg2://me@db:5432/runs"),
+    ],
+)
+def test_postgres_url_gets_installed_driver(monkeypatch, installed, expected):
+    monkeypatch.setattr(store.importlib.util, "find_spec", lambda name: object() if name in installed else None)
+    assert store.with_postgres_driver("postgresql://me@db:5432/runs") == expected
+    assert store.with_postgres_driver("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+
+
+def test_postgres_url_without_driver_names_extra(monkeypatch):
+    monkeypatch.setattr(store.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(InputError, match=r"postgresql://me:\*\*\*@db/runs is a PostgreSQL URL.*pip install -e '\.\[postgres\]'"):
+        store.with_postgres_driver("postgresql://me:secret@db/runs")
+
+
+@pytest.mark.postgres
+def test_plain_postgres_url_opens_mlflow_store(new_postgres_databases, monkeypatch):
+    plain = new_postgres_databases[0].replace("postgresql+psycopg2://", "postgresql://")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", plain)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.setattr(store, "_user_tracking_uri", store._UNSET)
+
+    store.configure("sqlite:///never-used.db")
+    with store.start_run("toy", "dataset") as run:
+        mlflow.log_metric("dataset.images", 32)
+
+    assert store.find_finished({store.TAG_KIND: "dataset"}).info.run_id == run.info.run_id
 
 
 @pytest.mark.postgres

@@ -19,9 +19,11 @@ the MLflow UI shows it under that parent.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
+import re
 import socket
 import tempfile
 import time
@@ -34,6 +36,8 @@ import sqlalchemy.exc
 from mlflow.entities import Experiment, Run, ViewType
 from mlflow.tracking import MlflowClient
 
+from .errors import InputError
+
 __all__ = [
     "TAG_KIND",
     "TAG_STUDY",
@@ -43,6 +47,8 @@ __all__ = [
     "TAG_METHOD",
     "KINDS",
     "configure",
+    "with_postgres_driver",
+    "redact",
     "retry_schema_race",
     "search_runs",
     "find_finished",
@@ -96,10 +102,32 @@ def configure(uri: str | None = None) -> str:
     global _user_tracking_uri
     if _user_tracking_uri is _UNSET:
         _user_tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
-    resolved = _user_tracking_uri or uri or "sqlite:///mlflow.db"
+    resolved = with_postgres_driver(_user_tracking_uri or uri or "sqlite:///mlflow.db")
     mlflow.set_tracking_uri(resolved)
     _create_schema(resolved)
     return resolved
+
+
+def with_postgres_driver(url: str) -> str:
+    """Return a driverless `postgresql://` URL with a driver that is installed, and any other URL unchanged.
+
+    SQLAlchemy 2.1 maps `postgresql://` to psycopg 3, and 2.0 to psycopg2.
+    With only psycopg2 installed, the URL names it. With neither installed,
+    raise `InputError` that names the extra to install.
+    """
+    if not url.startswith("postgresql://") or importlib.util.find_spec("psycopg") is not None:
+        return url
+    if importlib.util.find_spec("psycopg2") is None:
+        raise InputError(
+            f"{redact(url)} is a PostgreSQL URL, but no PostgreSQL driver is installed. "
+            "Install one with `pip install -e '.[postgres]'`."
+        )
+    return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+
+
+def redact(url: str) -> str:
+    """Return the URL with any password replaced by `***`."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def retry_schema_race(open_store: Callable[[], _T], name: str) -> _T:

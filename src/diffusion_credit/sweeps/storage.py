@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import re
 import warnings
 
 import optuna
 
 from ..errors import InputError
-from ..store import retry_schema_race
+from ..store import redact, retry_schema_race, with_postgres_driver
 
 __all__ = ["DEFAULT_STORAGE", "make_storage", "redact"]
 
@@ -48,7 +46,7 @@ def make_storage(storage: str | None) -> optuna.storages.BaseStorage:
             f"Optuna storage {redact(storage)!r} is neither an RDB URL ({', '.join(_RDB_SCHEMES)}) nor journal:<path>; "
             f"use e.g. {DEFAULT_STORAGE}, postgresql://user@host:5432/db or journal:optuna.log."
         )
-    storage = _with_postgres_driver(storage)
+    storage = with_postgres_driver(storage)
     # sqlite waits this many seconds for another process's write lock.
     engine_kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {}
     try:
@@ -65,24 +63,6 @@ def _open_rdb_storage(url: str, engine_kwargs: dict) -> optuna.storages.RDBStora
         # Optuna 5.1 marks heartbeats experimental.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=HEARTBEAT_GRACE_S)
-
-
-def redact(url: str) -> str:
-    """Return the URL with any password replaced by `***`."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
-
-
-def _with_postgres_driver(url: str) -> str:
-    """Name the psycopg2 driver in a driverless PostgreSQL URL when psycopg 3 is missing.
-
-    SQLAlchemy 2.1 maps `postgresql://` to psycopg 3, while the project's
-    test extra installs psycopg2-binary.
-    """
-    if not url.startswith("postgresql://") or importlib.util.find_spec("psycopg") is not None:
-        return url
-    if importlib.util.find_spec("psycopg2") is None:
-        return url
-    return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
 
 
 def _journal_storage(path: str) -> optuna.storages.JournalStorage:
