@@ -108,6 +108,26 @@ def test_resume_after_crash_between_checkpoints(images, tmp_path, monkeypatch):
     assert_same_weights(resumed, uninterrupted)
 
 
+def test_unreadable_checkpoint_starts_over(images, tmp_path, caplog):
+    config = TrainingConfig(steps=4, batch_size=2, checkpoint_every=2, seed=3)
+    uninterrupted = tiny_model()
+    train(uninterrupted, images, config, progress=False)
+    train(tiny_model(), images, TrainingConfig(steps=2, batch_size=2, checkpoint_every=2, seed=3), checkpoint_dir=tmp_path, progress=False)
+    checkpoint = tmp_path / CHECKPOINT_FILE
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+
+    restarted = tiny_model()
+    with caplog.at_level("WARNING", logger="diffusion_credit.training"):
+        result = train(restarted, images, config, checkpoint_dir=tmp_path, progress=False)
+
+    assert result.resumed_from == 0
+    assert len(result.losses) == 4
+    assert_same_weights(restarted, uninterrupted)
+    assert f"Checkpoint {checkpoint} is unreadable" in caplog.text
+    assert (tmp_path / f"{CHECKPOINT_FILE}.unreadable").is_file()
+    assert torch.load(checkpoint, weights_only=True)["step"] == 4
+
+
 def test_checkpoint_from_other_settings_rejected(images, tmp_path):
     train(tiny_model(), images, TrainingConfig(steps=2, batch_size=2), checkpoint_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="learning_rate"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from diffusion_credit.config import FinetuneConfig, TrainingConfig
+from diffusion_credit.errors import InputError
 from diffusion_credit.models import DiffusionModel
 from diffusion_credit.sampling import derive_seed
 
@@ -287,6 +289,22 @@ def _save_checkpoint(
     logger.debug("Wrote training checkpoint at step %d to %s", step, path)
 
 
+def _read_checkpoint(path: Path) -> dict | None:
+    """Return the training state saved in `path`, or None after moving an unreadable file aside.
+
+    Checkpoints are written atomically, so a damaged one comes from the disk
+    or another program. Its steps cannot be recovered, so training starts
+    over, and the file stays as `<name>.unreadable` for inspection.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        aside = path.with_name(f"{path.name}.unreadable")
+        os.replace(path, aside)
+        logger.warning("Checkpoint %s is unreadable (%s), so training starts from step 0. The file is now %s.", path, error, aside)
+        return None
+
+
 def _restore(
     path: Path,
     fingerprint: dict,
@@ -296,26 +314,29 @@ def _restore(
     ema: EMAModel | None,
     scaler: torch.amp.GradScaler,
 ) -> tuple[int, list[float]]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = _read_checkpoint(path)
+    if state is None:
+        return 0, []
+
     changed = {
         key: (state["fingerprint"].get(key), value)
         for key, value in fingerprint.items()
         if state["fingerprint"].get(key) != value
     }
     if changed:
-        raise ValueError(
+        raise InputError(
             f"Checkpoint {path} was written with other settings or data ({changed}, as saved vs now); "
             "delete it or pass another checkpoint_dir to start over."
         )
     if state["step"] > config.steps:
-        raise ValueError(
+        raise InputError(
             f"Checkpoint {path} is at step {state['step']}, beyond the requested steps={config.steps}; "
             "request at least that many steps or delete the checkpoint."
         )
     try:
         unet.load_state_dict(state["unet"])
     except RuntimeError as error:
-        raise ValueError(f"Checkpoint {path} does not fit this model's architecture: {error}") from error
+        raise InputError(f"Checkpoint {path} does not fit this model's architecture: {error}") from error
     optimizer.load_state_dict(state["optimizer"])
     if ema is not None:
         ema.load_state_dict(state["ema"])
@@ -325,3 +346,4 @@ def _restore(
 
 
 __all__ = ["TrainResult", "batch_indices", "finetune", "learning_rate_at", "train"]
+
