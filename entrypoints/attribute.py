@@ -22,7 +22,11 @@ def main() -> None:
     )
     study = Study(config)
     study.tracking()
-    run_attribute(study)
+    outcome = run_attribute(study)
+
+    print(f"attribution run {outcome.attribution_run_id}")
+    for alpha, result in sorted(outcome.lds.items()):
+        print(f"α = {alpha:g}: {result}")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def test_attribute_runs_then_reuses(repo_root, smoke, tmp_path):
     attributions = runs_of(smoke, "attribution")
     assert len(attributions) == 1
     run = attributions[0]
+    assert f"attribution run {run.info.run_id}" in first.stdout
     assert abs(run.data.metrics["efficiency.gap"]) < 1e-6
     frame = pd.read_csv(store.download_artifact(run, "attribution.csv", tmp_path / "first"))
     assert list(frame.columns) == ["contributor", "score", "std"]
