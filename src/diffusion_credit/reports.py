@@ -24,6 +24,7 @@ __all__ = [
     "log_attribution",
     "plot_attribution",
     "log_top_contributors",
+    "top_and_bottom",
 ]
 
 logger = logging.getLogger(__name__)
@@ -122,8 +123,8 @@ def plot_attribution(frame: pd.DataFrame, title: str):
 
 def log_top_contributors(frame: pd.DataFrame, dataset, top: int = 3, per_contributor: int = 8) -> None:
     """Log a PNG with a few images of the highest- and lowest-scored contributors."""
-    ordered = frame.sort_values("score", ascending=False)
-    chosen = list(ordered["contributor"][:top]) + list(ordered["contributor"][-top:])
+    highest, lowest = top_and_bottom(frame, top)
+    chosen = highest + lowest
     names = list(dataset.contributors)
     labels = dataset.labels.numpy()
     figure, axes = plt.subplots(len(chosen), per_contributor, figsize=(per_contributor, len(chosen) * 1.1), squeeze=False)
@@ -134,10 +135,21 @@ def log_top_contributors(frame: pd.DataFrame, dataset, top: int = 3, per_contrib
             axes[row][column].axis("off")
             if column < len(indices):
                 axes[row][column].imshow(_to_display(dataset.images[indices[column]]))
-        rank = "top" if row < top else "bottom"
+        rank = "top" if row < len(highest) else "bottom"
         axes[row][0].set_title(f"{rank}: {name} ({score:+.3g})", fontsize=7, loc="left")
     figure.tight_layout()
     _log_figure(figure, "top_contributors.png")
+
+
+def top_and_bottom(frame: pd.DataFrame, count: int) -> tuple[list[str], list[str]]:
+    """Return up to `count` highest- and `count` lowest-scored contributors, no contributor in both lists.
+
+    With fewer than `2 * count` contributors each list gets half, and a
+    single contributor is only in the first list.
+    """
+    ordered = list(frame.sort_values("score", ascending=False)["contributor"])
+    count = max(1, min(count, len(ordered) // 2))
+    return ordered[:count], ordered[count:][-count:]
 
 
 def _to_display(image: torch.Tensor) -> np.ndarray:
