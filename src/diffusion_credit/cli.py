@@ -24,6 +24,8 @@ def setup_logging(level: int = logging.INFO) -> None:
     )
     for noisy in ("alembic", "mlflow.store", "urllib3", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Python warnings (an undetermined KernelSHAP std, say) become one log line each, without a source line.
+    logging.captureWarnings(True)
 
 
 def optional(value: str | None) -> str | None:

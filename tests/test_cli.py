@@ -1,0 +1,36 @@
+"""How entry points report: warnings as log lines, bad numbers as one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from diffusion_credit.cli import parse_int, parse_number
+from diffusion_credit.errors import InputError
+
+
+def test_warning_becomes_log_line():
+    script = "import warnings; from diffusion_credit.cli import setup_logging; setup_logging(); warnings.warn('std undefined', RuntimeWarning)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "WARNING py.warnings:" in result.stderr
+    assert "RuntimeWarning: std undefined" in result.stderr
+    assert "warnings.warn(" not in result.stderr
+
+
+def test_numbers_parse():
+    assert parse_int("12", "--trials") == 12
+    assert parse_number("0.25", "--alphas") == 0.25
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: parse_int("1.5", "--seed"), "--seed must be an integer, got '1.5'."),
+        (lambda: parse_number("soon", "--budget", unit="seconds"), "--budget must be a number of seconds, got 'soon'."),
+    ],
+)
+def test_bad_numbers_name_option(call, message):
+    with pytest.raises(InputError) as raised:
+        call()
+    assert str(raised.value) == message
