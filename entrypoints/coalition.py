@@ -4,7 +4,7 @@ Output: a `coalition` run with `property.<name>`, phase timings and a sample gri
 """
 
 from diffusion_credit.cli import load_study, optional, parse_int, run_main, study_parser
-from diffusion_credit.coalitions import check_method, evaluate_coalition
+from diffusion_credit.coalitions import check_fine_tunable, check_method, evaluate_coalition
 from diffusion_credit.data import parse_coalition
 from diffusion_credit.study import Study
 
@@ -16,6 +16,7 @@ def main() -> None:
     parser.add_argument("--seed", default="", help="Overrides the training or fine-tuning seed.")
     args = parser.parse_args()
     check_method(args.method)
+    check_fine_tunable(args.coalition, args.method)
     seed = optional(args.seed)
     seed = None if seed is None else parse_int(seed, "--seed")
     study = Study(load_study(args.config, data=args.data))

@@ -52,6 +52,14 @@ def test_coalition_rejects_unknown_method(repo_root, smoke):
     assert "Unknown method 'sfft'" in result.stderr
 
 
+def test_coalition_rejects_empty_fine_tune(repo_root, smoke):
+    result = entrypoint(repo_root, smoke, "coalition", "--config", str(smoke), "--coalition", "0000", "--method", "sft")
+    assert result.returncode == 2
+    assert "cannot fine-tune on the empty coalition 0000; use method 'retrain'" in result.stderr
+    store.configure(f"sqlite:///{smoke.parent / 'mlflow.db'}")
+    assert store.search_runs({store.TAG_KIND: "coalition", store.TAG_COALITION: "0000"}, statuses=()) == []
+
+
 @pytest.mark.parametrize(
     ("name", "args", "message"),
     [

@@ -28,7 +28,7 @@ from .config import digest
 from .errors import InputError
 from .study import Study
 
-__all__ = ["METHODS", "CoalitionValue", "recipe_key", "eval_key", "find_coalition_run", "evaluate_coalition", "property_metric"]
+__all__ = ["METHODS", "CoalitionValue", "recipe_key", "eval_key", "find_coalition_run", "evaluate_coalition", "property_metric", "check_fine_tunable"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,12 @@ def check_method(method: str) -> None:
         raise InputError("Method 'lora' needs the lora model family, which is not implemented yet; use sft, ft or retrain.")
     if method not in METHODS:
         raise InputError(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
+
+
+def check_fine_tunable(coalition: str, method: str) -> None:
+    """Raise `InputError` when `method` fine-tunes and `coalition` has no contributor to fine-tune on."""
+    if method != "retrain" and coalition and "1" not in coalition:
+        raise InputError(f"Method {method!r} cannot fine-tune on the empty coalition {coalition}; use method 'retrain'.")
 
 
 def recipe_key(study: Study, method: str, seed: int | None = None) -> str:
@@ -120,6 +126,7 @@ def evaluate_coalition(
     from .data import parse_coalition
 
     parse_coalition(coalition, len(study.contributors))
+    check_fine_tunable(coalition, method)
     key = eval_key(study, coalition, method, seed)
     metric = property_metric(study)
 
@@ -207,8 +214,6 @@ def _coalition_model(study: Study, coalition: str, method: str, seed: int | None
         train(model, images, recipe, device=study.device, progress=study.progress)
         return model
 
-    if not len(indices):
-        raise InputError(f"Method {method!r} cannot fine-tune on the empty coalition {coalition}; use method 'retrain'.")
     base = study.pruned_model() if method == "sft" else study.full_model()
     model = copy.deepcopy(base)
     recipe = config.finetune if seed is None else dataclasses.replace(config.finetune, seed=seed)
