@@ -15,13 +15,18 @@ def classifier_runs(study):
     return store.search_runs({store.TAG_KIND: "classifier", store.TAG_STUDY: study.name})
 
 
-def test_empty_cache_fetches_classifier_from_store(tmp_path, write_smoke_config, monkeypatch):
-    config = write_smoke_config(tmp_path)
+def publish_classifier(config) -> str:
+    """Build the property of a first study, which trains and publishes its classifier; return the classifier key."""
     first = Study(load_config(config), progress=False)
     first.tracking()
     first.property
     [run] = classifier_runs(first)
-    key = run.data.tags[store.TAG_DIGEST]
+    return run.data.tags[store.TAG_DIGEST]
+
+
+def test_empty_cache_fetches_classifier_from_store(tmp_path, write_smoke_config, monkeypatch):
+    config = write_smoke_config(tmp_path)
+    key = publish_classifier(config)
     weights = (tmp_path / "cache" / "classifiers" / key / "model.safetensors").read_bytes()
 
     # Another machine: the same store, an empty cache, and no training allowed.
@@ -39,11 +44,7 @@ def test_empty_cache_fetches_classifier_from_store(tmp_path, write_smoke_config,
 
 def test_store_classifier_replaces_other_cached_weights(tmp_path, write_smoke_config, caplog):
     config = write_smoke_config(tmp_path)
-    first = Study(load_config(config), progress=False)
-    first.tracking()
-    first.property
-    [run] = classifier_runs(first)
-    key = run.data.tags[store.TAG_DIGEST]
+    key = publish_classifier(config)
     published = tmp_path / "cache" / "classifiers" / key
 
     # This machine trained its own classifier under the same key before it shared the store.
