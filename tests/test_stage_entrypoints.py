@@ -60,6 +60,13 @@ def test_coalition_rejects_empty_fine_tune(repo_root, smoke):
     assert store.search_runs({store.TAG_KIND: "coalition", store.TAG_COALITION: "0000"}, statuses=()) == []
 
 
+def test_coalition_rejects_bad_characters(repo_root, smoke):
+    result = entrypoint(repo_root, smoke, "coalition", "--config", str(smoke), "--coalition", "00a0", "--method", "sft")
+    assert result.returncode == 2
+    assert "'00a0'" in result.stderr
+    assert "empty coalition" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("name", "args", "message"),
     [

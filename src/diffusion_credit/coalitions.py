@@ -61,7 +61,7 @@ def check_method(method: str) -> None:
 
 def check_fine_tunable(coalition: str, method: str) -> None:
     """Raise `InputError` when `method` fine-tunes and `coalition` has no contributor to fine-tune on."""
-    if method != "retrain" and coalition and "1" not in coalition:
+    if method != "retrain" and coalition and set(coalition) == {"0"}:
         raise InputError(f"Method {method!r} cannot fine-tune on the empty coalition {coalition}; use method 'retrain'.")
 
 
