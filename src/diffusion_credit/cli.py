@@ -36,7 +36,7 @@ def optional(value: str | None) -> str | None:
 
 
 def parse_int(value: str, option: str) -> int:
-    """Parse the integer given to `option`; raise `InputError` naming the option when it is not one."""
+    """Parse the integer given to `option`, or raise `InputError` naming the option when it is not one."""
     from .errors import InputError
 
     try:
@@ -46,7 +46,7 @@ def parse_int(value: str, option: str) -> int:
 
 
 def parse_number(value: str, option: str, *, unit: str = "") -> float:
-    """Parse the number given to `option`; raise `InputError` naming the option (and `unit`) when it is not one."""
+    """Parse the number given to `option`, or raise `InputError` naming the option and `unit` when it is not one."""
     from .errors import InputError
 
     try:
