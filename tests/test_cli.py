@@ -9,13 +9,18 @@ from diffusion_credit.cli import parse_int, parse_number
 from diffusion_credit.errors import InputError
 
 
-def test_warning_becomes_log_line():
-    script = "import warnings; from diffusion_credit.cli import setup_logging; setup_logging(); warnings.warn('std undefined', RuntimeWarning)"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+def test_warning_becomes_log_line(tmp_path):
+    # A script file, so that Python could print the warning's source line.
+    script = tmp_path / "warn.py"
+    script.write_text(
+        "import warnings\nfrom diffusion_credit.cli import setup_logging\nsetup_logging()\nwarnings.warn('std undefined', RuntimeWarning)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "WARNING py.warnings:" in result.stderr
-    assert "RuntimeWarning: std undefined" in result.stderr
+    assert "WARNING py.warnings: RuntimeWarning: std undefined" in result.stderr
+    assert f"({script}:4)" in result.stderr
     assert "warnings.warn(" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_numbers_parse():

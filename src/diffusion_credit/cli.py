@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,12 @@ def setup_logging(level: int = logging.INFO) -> None:
     for noisy in ("alembic", "mlflow.store", "urllib3", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Python warnings (an undetermined KernelSHAP std, say) become one log line each, without a source line.
+    warnings.formatwarning = _format_warning
     logging.captureWarnings(True)
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"{category.__name__}: {message} ({filename}:{lineno})"
 
 
 def optional(value: str | None) -> str | None:
