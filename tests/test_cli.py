@@ -39,3 +39,17 @@ def test_bad_numbers_name_option(call, message):
     with pytest.raises(InputError) as raised:
         call()
     assert str(raised.value) == message
+
+
+def test_interrupt_exits_without_traceback(tmp_path):
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "from diffusion_credit.cli import run_main\n"
+        "def main():\n"
+        "    raise KeyboardInterrupt\n"
+        "run_main(main)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 130
+    assert "Interrupted. Finished runs are kept" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -87,13 +87,16 @@ def optional_value(value: Any) -> Any:
 
 
 def run_main(main: Callable[[], None]) -> None:
-    """Run an entry point; input errors exit with status 2 and a one-line message, no traceback."""
+    """Run an entry point; input errors exit with status 2 and Ctrl-C with 130, each with a one-line message."""
     setup_logging()
     try:
         main()
     except (ConfigError, *_input_errors()) as error:
         logger.error("%s", error)
         sys.exit(2)
+    except KeyboardInterrupt:
+        logger.error("Interrupted. Finished runs are kept; rerun the same command to continue from them.")
+        sys.exit(130)
 
 
 def _input_errors() -> tuple[type[Exception], ...]:
