@@ -186,7 +186,11 @@ def _log_lds_if_possible(study: Study, attribution_run_id: str) -> dict:
 
     sets = planned_datamodel_sets(study)
     if not sets:
-        logger.info("No datamodel runs for study %s; run the `datamodels` entry point to get the LDS.", study.name)
+        logger.info(
+            "No datamodel runs that measured %s for study %s. Run the `datamodels` entry point with this config to get the LDS.",
+            study.config.property.name,
+            study.name,
+        )
         return {}
     return log_lds(attribution_run_id, sets=sets, nested=True)
 
