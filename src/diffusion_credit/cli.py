@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import ConfigError, StudyConfig, load_config
+from .errors import InputError
 
 __all__ = ["setup_logging", "optional", "parse_int", "parse_number", "study_parser", "load_study", "run_main"]
 
@@ -43,8 +44,6 @@ def optional(value: str | None) -> str | None:
 
 def parse_int(value: str, option: str) -> int:
     """Parse the integer given to `option`, or raise `InputError` naming the option when it is not one."""
-    from .errors import InputError
-
     try:
         return int(value)
     except ValueError:
@@ -53,8 +52,6 @@ def parse_int(value: str, option: str) -> int:
 
 def parse_number(value: str, option: str, *, unit: str = "") -> float:
     """Parse the number given to `option`, or raise `InputError` naming the option and `unit` when it is not one."""
-    from .errors import InputError
-
     try:
         return float(value)
     except ValueError:
@@ -107,7 +104,5 @@ def _input_errors() -> tuple[type[Exception], ...]:
         errors.append(DatasetError)
     except ImportError:
         pass
-    from .errors import InputError
-
     errors.append(InputError)
     return tuple(errors)
