@@ -42,6 +42,7 @@ def test_invalid_yaml_names_path(write_yaml):
     with pytest.raises(ConfigError, match=re.escape(f"{path} is not valid YAML")) as raised:
         load_config(path)
     assert "line 2, column 12" in str(raised.value)
+    assert "\n" not in str(raised.value)
 
 
 def test_invalid_choice_suggests(write_yaml):

@@ -519,6 +519,17 @@ class StudyConfig:
         return result
 
 
+def _describe_yaml_error(error: yaml.YAMLError) -> str:
+    """Return the parser's complaint on one line, with the line and column of each mark (1-based)."""
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return " ".join(str(error).split())
+    parts = []
+    for text, mark in ((error.context, error.context_mark), (error.problem, error.problem_mark)):
+        if text:
+            parts.append(f"{text} (line {mark.line + 1}, column {mark.column + 1})" if mark else text)
+    return "; ".join(parts)
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> StudyConfig:
     """Load and validate a study config from YAML.
 
@@ -537,7 +548,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> St
         with path.open() as handle:
             raw = yaml.safe_load(handle) or {}
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+        raise ConfigError(f"{path} is not valid YAML: {_describe_yaml_error(error)}. Correct the syntax there.") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must contain a YAML mapping at the top level, got {type(raw).__name__}.")
     for key, value in (overrides or {}).items():
