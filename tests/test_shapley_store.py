@@ -171,3 +171,19 @@ def test_property_other_than_config_rejected(tracking):
     config = load_config(Path(__file__).parents[1] / "configs" / "smoke.yaml", {"property.name": "cluster_entropy"})
     with pytest.raises(InputError, match="property=inception_score differs from property.name=cluster_entropy"):
         solve_from_store("toy", "sft", "inception_score", "kernelshap", config=config)
+
+
+def test_missing_std_names_the_fix(tracking, caplog):
+    # Six pairs split into 4 batches: no batch alone determines 4 values, so the batch std is left out.
+    for bits in ("0000", "1111"):
+        log_coalition(bits, "retrain", game(bits))
+    for bits in ("1100", "0011", "1010", "0101", "1001", "0110"):
+        log_coalition(bits, "sft", game(bits))
+
+    with pytest.warns(RuntimeWarning, match="no std"):
+        run_id = solve_from_store("toy", "sft", "inception_score", "kernelshap")
+
+    frame = read_scores(run_id)
+    assert frame["std"].isna().all()
+    np.testing.assert_allclose(frame["score"].sum(), game("1111") - game("0000"), atol=1e-9)
+    assert "Pass -P config=<the study's config> to use its valuation.num_batches" in caplog.text

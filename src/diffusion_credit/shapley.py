@@ -57,6 +57,8 @@ def solve_from_store(study: str, method: str, property_name: str, estimator: str
     )
     valuation = dataclasses.replace(config.valuation if config else ValuationConfig(), estimator=estimator, paired=False)
     result = _estimate(valuation, inputs)
+    if result.std is None and estimator == "kernelshap" and valuation.uncertainty == "batches":
+        _explain_missing_std(valuation, config)
     logger.info("%s over %d coalitions of %d contributors", estimator, len(coalitions), len(contributors))
     return log_attribution_run(
         study, contributors, result, method=method, estimator=estimator, property_name=property_name, inputs=inputs, nested=False
@@ -73,6 +75,23 @@ def _estimate(valuation: ValuationConfig, inputs: AttributionInputs):
         return estimate(valuation, matrix, inputs.values, v_empty=inputs.v_empty, v_full=inputs.v_full)
     except ValueError as error:
         raise InputError(f"{valuation.estimator} failed on {len(inputs.coalitions)} coalitions: {error}") from error
+
+
+def _explain_missing_std(valuation: ValuationConfig, config: StudyConfig | None) -> None:
+    """Log how to get the batch std that KernelSHAP left out (too few coalitions per batch)."""
+    if config is None:
+        logger.warning(
+            "No std for the KernelSHAP values: %d batches (the default valuation.num_batches) are too many for these "
+            "coalitions. Pass -P config=<the study's config> to use its valuation.num_batches, or add coalitions.",
+            valuation.num_batches,
+        )
+        return
+    logger.warning(
+        "No std for the KernelSHAP values: valuation.num_batches=%d in %s is too many for these coalitions. "
+        "Lower it, or add coalitions.",
+        valuation.num_batches,
+        config.source or "the config",
+    )
 
 
 def _check_request(method: str, property_name: str, estimator: str, config: StudyConfig | None) -> None:
