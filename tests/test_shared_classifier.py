@@ -65,6 +65,21 @@ def test_store_classifier_replaces_other_cached_weights(tmp_path, write_smoke_co
     assert len(classifier_runs(second)) == 1
 
 
+def test_matching_cache_skips_the_download(tmp_path, write_smoke_config, monkeypatch):
+    config = write_smoke_config(tmp_path)
+    key = publish_classifier(config)
+    [run] = classifier_runs(Study(load_config(config), progress=False))
+    assert run.data.tags[store.TAG_WEIGHTS_SHA256] == stages.weights_sha256(tmp_path / "cache" / "classifiers" / key)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the classifier was downloaded although the cached weights match the run's hash tag")
+
+    monkeypatch.setattr(store, "download_artifact", no_download)
+    second = Study(load_config(config), progress=False)
+    second.tracking()
+    second.property
+
+
 def test_classifier_is_published_once(tmp_path, write_smoke_config):
     config = write_smoke_config(tmp_path)
     for _ in range(2):

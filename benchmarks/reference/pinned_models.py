@@ -62,7 +62,8 @@ def import_models(study: Study, results: str | Path) -> list[str]:
         if not (folder / name).is_dir() or stages.find_model_run(study, kind, digest) is not None:
             continue
         _check_weights(folder / name, manifest)
-        with store.start_run(study.name, kind, tags={store.TAG_DIGEST: digest, TAG_IMPORTED_FROM: f"{MODELS_FOLDER}/{name}"}, run_name=kind):
+        tags = {store.TAG_DIGEST: digest, store.TAG_WEIGHTS_SHA256: manifest[name]["sha256"], TAG_IMPORTED_FROM: f"{MODELS_FOLDER}/{name}"}
+        with store.start_run(study.name, kind, tags=tags, run_name=kind):
             mlflow.log_artifacts(str(folder / name), artifact)
         imported.append(name)
 

@@ -127,6 +127,9 @@ def fetch_classifier(study: Study) -> None:
     found = find_model_run(study, "classifier", key)
     if found is None:
         return
+    # Runs logged before the hash tag existed carry none: their weights are downloaded and compared instead.
+    if entry.is_dir() and found.data.tags.get(store.TAG_WEIGHTS_SHA256) == weights_sha256(entry):
+        return
 
     entry.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{key}.", dir=entry.parent) as staging:
@@ -159,7 +162,8 @@ def publish_classifier(study: Study, *, nested: bool = True) -> None:
         return
     # NOTE: two machines that train the classifier at the same time each log a run and measure with their own weights
     # until the next fetch, which takes the newest run. Build the property once before starting other machines.
-    with store.start_run(study.name, "classifier", tags={store.TAG_DIGEST: key}, run_name="classifier", nested=nested):
+    tags = {store.TAG_DIGEST: key, store.TAG_WEIGHTS_SHA256: weights_sha256(entry)}
+    with store.start_run(study.name, "classifier", tags=tags, run_name="classifier", nested=nested):
         mlflow.log_artifacts(str(entry), "classifier")
     logger.info("Logged the contributor classifier %s to the run store", key)
 

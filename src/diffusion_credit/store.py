@@ -74,6 +74,7 @@ TAG_PROPERTY = "credit.property"
 TAG_DATAMODEL_ALPHA = "credit.datamodel_alpha"
 TAG_DATAMODEL_SET = "credit.datamodel_set"
 TAG_PROCESS = "credit.process"
+TAG_WEIGHTS_SHA256 = "credit.weights_sha256"
 
 KINDS = ("dataset", "train", "prune", "classifier", "coalition", "datamodels", "attribution", "lds", "attribute", "sweep")
 
