@@ -437,6 +437,31 @@ def test_retrain_prefix_is_shortest_determined(repo_root, smoke):
     assert benchmark_plan._determined_prefix(variants, length + 4, 32) == length + 4
 
 
+def test_seed_phases_replicate_datamodel_coalitions(repo_root, smoke):
+    """sft-seeds and datamodel-seeds evaluate each datamodel coalition with the seeds after the config's, by their method."""
+    benchmark_plan = load_module(repo_root, "benchmark_plan")
+    study = Study(load_config(smoke), progress=False)
+    settings = benchmark_plan.PlanSettings(sft_steps=(5,), ft_steps=(5,), kernel_coalitions=8, retrain_coalitions=2, datamodel_seeds=3)
+
+    plan = benchmark_plan.plan_phases(benchmark_plan.StudyVariants(study), settings)
+
+    datamodel_coalitions = [task.coalition for task in plan["datamodels"]]
+    config = study.config
+    for phase, method, steps, base_seed in (
+        ("sft-seeds", "sft", config.finetune.steps, config.finetune.seed),
+        ("datamodel-seeds", "retrain", None, config.retraining.seed),
+    ):
+        tasks = plan[phase]
+        assert [task.coalition for task in tasks] == datamodel_coalitions * 2
+        assert {task.method for task in tasks} == {method}
+        assert {task.finetune_steps for task in tasks} == {steps}
+        assert [task.seed for task in tasks] == [base_seed + 1] * len(datamodel_coalitions) + [base_seed + 2] * len(datamodel_coalitions)
+        # A replicate belongs to the game of the config's seed, under its own eval key.
+        assert all(task.game_key != task.settings for task in tasks)
+        assert not {task.eval_key for task in tasks} & {task.eval_key for task in plan["sft"] + plan["datamodels"]}
+    assert list(plan) == [phase for phase in benchmark_plan.PHASES if phase != "baselines"]
+
+
 def write_csv(path, columns, rows):
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
@@ -482,6 +507,7 @@ def test_report_on_additive_game(repo_root, tmp_path):
         for position, row in enumerate(members):
             bits = coalition_to_bits(row)
             add("datamodels", "datamodel", position, bits, "retrain", None, additive(bits), alpha=0.5, set_index=set_index)
+            add("sft", "datamodel", position, bits, "sft", 5, additive(bits, 0.5), alpha=0.5, set_index=set_index)
     for position, row in enumerate(sample_shapley_kernel(n, 8, seed=0, paired=True)):
         bits = coalition_to_bits(row)
         add("retrain-shapley", "kernel", position, bits, "retrain", None, additive(bits))
@@ -506,6 +532,12 @@ def test_report_on_additive_game(repo_root, tmp_path):
     assert "| 0.5 | KernelSHAP, sFT 5 steps | 1.000 |" in readme
     assert "| sFT 5 steps | " in readme
     assert "| 1.000 | [1.00, 1.00] | 1.000 |" in readme
+    # The same-size columns: the sFT values of the datamodel coalitions, all of size 2, are half the additive truth.
+    same_size = re.search(r"\| sFT 5 steps \| \d+ \| [^|]+ \| [^|]+ \| [^|]+ \| (\d+) \| ([^|]+) \|", readme)
+    assert same_size is not None
+    assert int(same_size.group(1)) >= 3
+    assert same_size.group(2).strip().startswith("1.000")
+    assert "On the " + same_size.group(1) + " datamodel coalitions alone" in readme
     assert "| retrain | `1100` | 0.5000 | 0.1000 | 3 |" in readme
     assert "10.0×" in readme
     assert "Baselines: not measured yet." in readme

@@ -12,6 +12,7 @@ Phases, in the order they run:
 | `retrain-shapley` | paired Shapley-kernel coalitions, retrained (the shortest prefix of the sFT sample that determines KernelSHAP) |
 | `loo` | the coalitions `N∖{i}` per semivalue method, fine-tuned ones first |
 | `banzhaf` | uniform coalitions per semivalue method, fine-tuned ones first |
+| `sft-seeds` | the datamodel coalitions fine-tuned by sFT (`finetune.steps`) with more seeds, for sFT's own signal-to-noise |
 | `datamodel-seeds` | the datamodel coalitions retrained with more seeds; the ground truth is their mean |
 
 The cheap phases come first, so a partial run already scores sFT and the
@@ -58,7 +59,7 @@ __all__ = ["PHASES", "COALITION_PHASES", "PlanSettings", "PlannedTask", "StudyVa
 
 logger = logging.getLogger(__name__)
 
-PHASES = ("noise", "datamodels", "sft", "baselines", "ft", "retrain-shapley", "loo", "banzhaf", "datamodel-seeds")
+PHASES = ("noise", "datamodels", "sft", "baselines", "ft", "retrain-shapley", "loo", "banzhaf", "sft-seeds", "datamodel-seeds")
 COALITION_PHASES = tuple(phase for phase in PHASES if phase != "baselines")
 NOISE_ALPHA = 0.5
 
@@ -77,7 +78,8 @@ class PlanSettings:
         semivalue_methods: methods of the `loo` and `banzhaf` phases.
         noise_coalitions: coalitions of the noise floor.
         noise_seeds: seeds per noise coalition and method.
-        datamodel_seeds: seeds per datamodel coalition, the config's seed included.
+        datamodel_seeds: seeds per datamodel coalition in the `sft-seeds` and `datamodel-seeds` phases, the
+            config's seed included.
     """
 
     sft_steps: tuple[int, ...]
@@ -262,7 +264,8 @@ def plan_phases(variants: StudyVariants, settings: PlanSettings) -> dict[str, li
         ),
         "loo": _loo_tasks(variants, settings.semivalue_methods),
         "banzhaf": _banzhaf_tasks(variants, settings.semivalue_methods, settings.uniform_coalitions),
-        "datamodel-seeds": _datamodel_seed_tasks(variants, settings.datamodel_seeds, datamodels),
+        "sft-seeds": _datamodel_seed_tasks(variants, "sft-seeds", "sft", settings.datamodel_seeds, datamodels),
+        "datamodel-seeds": _datamodel_seed_tasks(variants, "datamodel-seeds", "retrain", settings.datamodel_seeds, datamodels),
     }
 
 
@@ -298,24 +301,28 @@ def _noise_tasks(variants: StudyVariants, settings: PlanSettings, datamodels: Se
     return tasks
 
 
-def _datamodel_seed_tasks(variants: StudyVariants, num_seeds: int, datamodels: Sequence[PlannedTask]) -> list[PlannedTask]:
-    """Retrain every datamodel coalition with seeds `seed + 1, …`, one seed at a time over all coalitions.
+def _datamodel_seed_tasks(
+    variants: StudyVariants, phase: str, method: str, num_seeds: int, datamodels: Sequence[PlannedTask]
+) -> list[PlannedTask]:
+    """Evaluate every datamodel coalition by `method` with seeds `seed + 1, …`, one seed at a time over all coalitions.
 
     The seeds are those of the noise phase, so its replicates count here too.
     The replicates carry no datamodel tags: the `lds` entry point keeps
-    reading one run per coalition, and the report averages the seeds.
+    reading one run per coalition, and the report averages the seeds. sFT
+    uses `finetune.steps` and its seed, retraining `retraining.seed`.
     """
-    base_seed = variants.base.config.retraining.seed
+    config = variants.base.config
+    base_seed = config.finetune.seed if method == "sft" else config.retraining.seed
     tasks = []
     for offset in range(1, num_seeds):
         for task in datamodels:
             tasks.append(
                 variants.make_task(
-                    "datamodel-seeds",
+                    phase,
                     "datamodel",
                     task.position,
                     task.coalition,
-                    "retrain",
+                    method,
                     seed=base_seed + offset,
                     alpha=task.alpha,
                     set_index=task.set_index,

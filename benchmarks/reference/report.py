@@ -81,9 +81,10 @@ def build_report(data: analysis.BenchmarkData, output: Path) -> str:
     estimates = analysis.estimates(data, games, truth, costs)
     lds = analysis.lds_rows(estimates, truth)
     additive = analysis.additive_references(truth)
-    fidelity = analysis.fidelity_rows(games, data.num_contributors)
+    alpha = analysis.report_alpha(truth)
+    fidelity = analysis.fidelity_rows(games, data.num_contributors, _datamodel_coalitions(data, alpha))
     noise = analysis.noise_rows(games)
-    reliability = reliability_rows(games, _datamodel_coalitions(data, analysis.report_alpha(truth)))
+    reliability = reliability_rows(games, _datamodel_coalitions(data, alpha))
     status = analysis.status_rows(data, costs)
 
     plots = {
@@ -96,8 +97,8 @@ def build_report(data: analysis.BenchmarkData, output: Path) -> str:
         _lds_section(lds, truth, additive),
         _cost_section(costs),
         _budget_section(estimates, plots["budget"]),
-        _fidelity_section(fidelity, plots["fidelity"]),
-        _noise_section(noise, reliability, analysis.report_alpha(truth)),
+        _fidelity_section(fidelity, plots["fidelity"], alpha),
+        _noise_section(noise, reliability, alpha),
         _machines_section(data, recheck_rows(data.rechecks, data.coalitions)),
         "## Conclusions so far\n\n" + conclusions(lds, fidelity, noise, reliability, costs, estimates, truth, additive),
     ]
@@ -143,7 +144,7 @@ def _header(data: analysis.BenchmarkData) -> str:
         "",
         "Machines: " + ("; ".join(f"`{machine}`" for machine in machines) or NOT_MEASURED) + ".",
         "",
-        "How values are combined: a coalition evaluated with several seeds (the noise and datamodel-seeds "
+        "How values are combined: a coalition evaluated with several seeds (the noise, sft-seeds and datamodel-seeds "
         "phases) counts with the mean over its seeds, both as ground truth and as estimator input. `v(∅)` is the untrained model; "
         "`v(N)` is `θ*` for retraining and the method's own full-coalition run for sFT and FT.",
     ]
@@ -304,25 +305,38 @@ def _short_error(error: str) -> str:
     return rank.group(0) if rank else error.split(". ")[0]
 
 
-def _fidelity_section(fidelity, plot: Path | None) -> str:
+def _fidelity_section(fidelity, plot: Path | None, alpha: float | None) -> str:
     lines = ["## Fidelity of fine-tuned values to retrained ones", ""]
     if not fidelity:
         return "\n".join(lines + [f"{NOT_MEASURED}."])
     lines += [
         "Correlation of each fine-tuning method's coalition values with the retrained values of the same "
-        "coalitions (datamodel and kernel coalitions both have; boundary coalitions left out).",
+        "coalitions (datamodel and kernel coalitions both have; boundary coalitions left out). Coalitions of "
+        "different sizes differ in value partly because of their size, so the last two columns repeat the "
+        f"Pearson correlation on the datamodel coalitions of α = {alpha if alpha is not None else '—'} alone, "
+        "which all have the same size.",
         "",
-        "| method | coalitions | Pearson | 95% CI | Spearman |",
-        "|---|---|---|---|---|",
+        "| method | coalitions | Pearson | 95% CI | Spearman | same-size coalitions | same-size Pearson (95% CI) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in fidelity:
         pearson = NOT_MEASURED if row["pearson"] is None else f"{row['pearson']:.3f}"
         interval = "" if row["pearson_low"] is None else f"[{row['pearson_low']:.2f}, {row['pearson_high']:.2f}]"
         spearman = NOT_MEASURED if row["spearman"] is None else f"{row['spearman']:.3f}"
-        lines.append(f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {pearson} | {interval} | {spearman} |")
+        same_size = _pearson_cell(row["same_size_pearson"], row["same_size_low"], row["same_size_high"])
+        lines.append(
+            f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {pearson} | {interval} | "
+            f"{spearman} | {row['same_size_coalitions']} | {same_size} |"
+        )
     if plot is not None:
         lines += ["", f"![Pearson against fine-tuning steps]({plot.name})"]
     return "\n".join(lines)
+
+
+def _pearson_cell(pearson: float | None, low: float | None, high: float | None) -> str:
+    if pearson is None:
+        return NOT_MEASURED
+    return f"{pearson:.3f}" if low is None else f"{pearson:.3f} [{low:.2f}, {high:.2f}]"
 
 
 def _machines_section(data: analysis.BenchmarkData, rechecks: list[dict]) -> str:

@@ -355,28 +355,27 @@ def additive_references(truth: dict[float, dict]) -> dict[float, LDSResult]:
     return {alpha: cross_fitted_lds(info["sets"]) for alpha, info in sorted(truth.items()) if len(info["sets"]) >= 2}
 
 
-def fidelity_rows(all_games: dict[GameId, Game], num_contributors: int) -> list[dict]:
+def fidelity_rows(all_games: dict[GameId, Game], num_contributors: int, datamodel_coalitions: Sequence[str] = ()) -> list[dict]:
     """Return the Pearson and Spearman correlation of each fine-tuning game with the retrained values.
 
     Compared on the coalitions both have, boundary coalitions left out;
     None where fewer than 3 coalitions are shared. `pearson_low` and
     `pearson_high` bound the 95% Fisher-z interval (None below 4 coalitions).
+    The `same_size_*` keys repeat the Pearson correlation on the shared
+    `datamodel_coalitions` alone. Those coalitions all have the same size,
+    so it measures whether the method ranks coalitions by what they hold
+    rather than by how many contributors they hold.
     """
     retrain = all_games.get(("retrain", None))
+    datamodel = set(datamodel_coalitions)
     rows = []
     for (method, steps), game in sorted(all_games.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
         if method == "retrain" or retrain is None:
             continue
         shared = [b for b in game.values if b in retrain.values and "0" in b and "1" in b]
-        pearson = spearman = None
-        interval = (None, None)
-        if len(shared) >= 3:
-            x = np.array([game.values[b] for b in shared])
-            y = np.array([retrain.values[b] for b in shared])
-            if np.ptp(x) > 0 and np.ptp(y) > 0:
-                pearson = float(stats.pearsonr(x, y).statistic)
-                spearman = float(stats.spearmanr(x, y).statistic)
-                interval = pearson_interval(pearson, len(shared))
+        pearson, spearman, interval = _correlations(game, retrain, shared)
+        same_size = [b for b in shared if b in datamodel]
+        same_size_pearson, _, same_size_interval = _correlations(game, retrain, same_size)
         rows.append(
             {
                 "method": method,
@@ -386,9 +385,25 @@ def fidelity_rows(all_games: dict[GameId, Game], num_contributors: int) -> list[
                 "pearson_low": interval[0],
                 "pearson_high": interval[1],
                 "spearman": spearman,
+                "same_size_coalitions": len(same_size),
+                "same_size_pearson": same_size_pearson,
+                "same_size_low": same_size_interval[0],
+                "same_size_high": same_size_interval[1],
             }
         )
     return rows
+
+
+def _correlations(game: Game, retrain: Game, coalitions: Sequence[str]) -> tuple[float | None, float | None, tuple]:
+    """Return Pearson, Spearman and the Pearson 95% interval over `coalitions`; Nones below 3 coalitions or without spread."""
+    if len(coalitions) < 3:
+        return None, None, (None, None)
+    x = np.array([game.values[b] for b in coalitions])
+    y = np.array([retrain.values[b] for b in coalitions])
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None, None, (None, None)
+    pearson = float(stats.pearsonr(x, y).statistic)
+    return pearson, float(stats.spearmanr(x, y).statistic), pearson_interval(pearson, len(coalitions))
 
 
 def pearson_interval(r: float, n: int) -> tuple[float | None, float | None]:

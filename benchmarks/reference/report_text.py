@@ -193,6 +193,17 @@ def _fidelity_findings(fidelity) -> list[str]:
             continue
         steps = ", ".join(_step_change(a, b) for a, b in zip(rows, rows[1:]))
         bullets.append(f"The Pearson correlation of {name} with retrained values is {series}. Between step counts, {steps}.")
+    same_size = [r for r in fidelity if r.get("same_size_pearson") is not None]
+    if same_size:
+        series = ", ".join(
+            f"{method_label(r['method'], r['steps'])} {_interval_text(r['same_size_pearson'], r['same_size_low'], r['same_size_high'])}"
+            for r in same_size
+        )
+        bullets.append(
+            f"On the {same_size[0]['same_size_coalitions']} datamodel coalitions alone, which all have the same size, "
+            f"the Pearson correlation with retrained values is {series}. Size cannot explain these, so they show "
+            "how well each method ranks coalitions by which contributors they hold."
+        )
     return bullets
 
 
@@ -206,9 +217,11 @@ def _step_change(low, high) -> str:
 
 
 def _pearson_text(row) -> str:
-    if row["pearson_low"] is None:
-        return f"{row['pearson']:.2f}"
-    return f"{row['pearson']:.2f} [{row['pearson_low']:.2f}, {row['pearson_high']:.2f}]"
+    return _interval_text(row["pearson"], row["pearson_low"], row["pearson_high"])
+
+
+def _interval_text(value: float, low: float | None, high: float | None) -> str:
+    return f"{value:.2f}" if low is None else f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def _fidelity_rises(rows) -> bool | None:

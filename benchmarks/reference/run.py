@@ -1,7 +1,7 @@
 """Run or resume the reference benchmark: sFT Shapley credit against retraining, scored by LDS.
 
 Each phase (noise, datamodels, sft, baselines, ft, retrain-shapley, loo,
-banzhaf, datamodel-seeds) skips what is already done. Every finished
+banzhaf, sft-seeds, datamodel-seeds) skips what is already done. Every finished
 coalition value is appended to `<results>/coalitions.csv` at once. At start
 the CSV rows are imported into the run store, so a run killed at any point
 loses at most the coalition in flight, even when the next session starts
@@ -83,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--retrain-coalitions", type=_even_count, default=32, help="Kernel coalitions to retrain (even); default %(default)s. The prefix grows until KernelSHAP can solve it.")
     parser.add_argument("--uniform-coalitions", type=_count, default=32, help="Uniform coalitions of the Banzhaf phase, per method; default %(default)s.")
     parser.add_argument(
-        "--datamodel-seeds", type=_count, default=3, help="Seeds per datamodel coalition in the datamodel-seeds phase, the config's own included; default %(default)s."
+        "--datamodel-seeds", type=_count, default=3, help="Seeds per datamodel coalition in the sft-seeds and datamodel-seeds phases, the config's own included; default %(default)s."
     )
     parser.add_argument("--semivalue-methods", default="retrain,sft", help="Methods of the loo and banzhaf phases; default %(default)s.")
     parser.add_argument("--baselines", default=",".join(DEFAULT_BASELINES), help="Baselines of the baselines phase; default %(default)s.")
