@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from scipy import linalg
 
 from diffusion_credit.properties import build_property, frechet_distance, training_fid
 
@@ -35,6 +38,24 @@ def test_fid_of_scaled_set(features):
 def test_fid_is_symmetric(features):
     other = np.random.default_rng(1).standard_normal((40, 6)) * 1.5
     assert frechet_distance(features, other) == pytest.approx(frechet_distance(other, features), rel=1e-6)
+
+
+def test_fid_with_fewer_rows_than_dimensions():
+    # 5 images in a 20-dimensional feature space: both covariances are singular, of rank 4.
+    features = np.random.default_rng(2).standard_normal((5, 20))
+    shift = 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distance = frechet_distance(features, features + shift)
+    assert distance == pytest.approx(20 * shift**2, rel=1e-9)
+
+
+def test_fid_matches_scipy_sqrtm_when_well_conditioned(features):
+    other = np.random.default_rng(1).standard_normal((40, 6)) * 1.5 + 0.2
+    sigma_a, sigma_b = np.cov(features, rowvar=False), np.cov(other, rowvar=False)
+    mean_gap = features.mean(axis=0) - other.mean(axis=0)
+    expected = mean_gap @ mean_gap + np.trace(sigma_a + sigma_b - 2 * np.real(linalg.sqrtm(sigma_a @ sigma_b)))
+    assert frechet_distance(features, other) == pytest.approx(expected, rel=1e-9)
 
 
 def test_fid_rejects_mismatched_dimensions(features):

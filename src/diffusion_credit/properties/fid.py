@@ -8,29 +8,24 @@ network's feature space, which is not comparable with published FIDs.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
 import torch
-from scipy import linalg
 
 from diffusion_credit.properties.backends import EmbeddingBackend
 from diffusion_credit.properties.base import check_images
 
 __all__ = ["frechet_distance", "training_fid"]
 
-logger = logging.getLogger(__name__)
-
-
-def frechet_distance(features_a: np.ndarray, features_b: np.ndarray, *, eps: float = 1e-6) -> float:
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Return the Fréchet distance between Gaussians fit to two feature sets.
 
     Args:
         features_a: float [N_a, D], N_a >= 2.
-        features_b: float [N_b, D], N_b >= 2.
-        eps: added to both covariance diagonals when their product's square
-            root is not finite (near-singular covariances).
+        features_b: float [N_b, D], N_b >= 2. Fewer rows than dimensions
+            are allowed: the covariances are then singular, which the trace
+            term below handles.
 
     Raises:
         ValueError: different dimensions, fewer than two rows, or non-finite values.
@@ -44,15 +39,30 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray, *, eps: flo
     sigma_a = np.atleast_2d(np.cov(a, rowvar=False))
     sigma_b = np.atleast_2d(np.cov(b, rowvar=False))
 
-    covmean = linalg.sqrtm(sigma_a @ sigma_b)
-    if not np.isfinite(covmean).all():
-        logger.warning("sqrtm of the covariance product is not finite; adding %g to the diagonals", eps)
-        offset = np.eye(a.shape[1]) * eps
-        covmean = linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
-    covmean = np.real(covmean)
-
-    distance = ((mu_a - mu_b) ** 2).sum() + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(covmean)
+    distance = ((mu_a - mu_b) ** 2).sum() + np.trace(sigma_a) + np.trace(sigma_b) - 2 * _trace_sqrt_product(sigma_a, sigma_b)
     return float(max(distance, 0.0))
+
+
+def _trace_sqrt_product(sigma_a: np.ndarray, sigma_b: np.ndarray) -> float:
+    """Return Tr((Σ_a Σ_b)^{1/2}) for two covariance matrices.
+
+    Σ_a Σ_b is similar to the symmetric PSD matrix Σ_a^{1/2} Σ_b Σ_a^{1/2},
+    so the trace is the sum of the square roots of that matrix's eigenvalues.
+    Symmetric eigendecompositions stay exact when the covariances are
+    singular (fewer images than feature dimensions), where `scipy.linalg.sqrtm`
+    of the product warns and loses precision.
+    """
+    values, vectors = np.linalg.eigh(sigma_a)
+    root_a = (vectors * np.sqrt(_drop_rounding(values))) @ vectors.T
+    middle = root_a @ sigma_b @ root_a
+    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
+    return float(np.sqrt(_drop_rounding(eigenvalues)).sum())
+
+
+def _drop_rounding(eigenvalues: np.ndarray) -> np.ndarray:
+    """Set the eigenvalues of a PSD matrix that are rounding error (below the usual rank tolerance) to 0."""
+    tolerance = max(float(eigenvalues.max()), 0.0) * len(eigenvalues) * np.finfo(eigenvalues.dtype).eps
+    return np.where(eigenvalues > tolerance, eigenvalues, 0.0)
 
 
 def training_fid(backend: EmbeddingBackend, images: torch.Tensor, dataset: Any) -> float:
