@@ -544,6 +544,13 @@ def test_report_on_additive_game(repo_root, tmp_path):
     assert "Banzhaf, LOO: not measured yet." in readme
     assert "sFT KernelSHAP (sFT 5 steps) and retrained KernelSHAP are not separated at α = 0.5: 1.000 against 1.000" in readme
     assert "FT KernelSHAP" not in readme.replace("sFT KernelSHAP", "")
+    # The conclusions come first, grouped under the questions they answer.
+    headings = ["## Conclusions so far", "### Which method wins, and at which budget", "### sFT and FT against retraining", "## LDS"]
+    positions = [readme.find(heading) for heading in headings]
+    assert -1 not in positions, positions
+    assert positions == sorted(positions)
+    conclusions = readme[positions[0] : positions[-1]]
+    assert "sFT KernelSHAP (sFT 5 steps) and retrained KernelSHAP" in conclusions[conclusions.index("### sFT and FT") :]
     # Without a pruning time in stages.csv the sFT budget is unknown; retraining's is θ* plus 8 retrains.
     assert "| 0.5 | KernelSHAP, retrain | 8 | 9.00 | 1.000 |" in readme
     assert "| 0.5 | KernelSHAP, sFT 5 steps | 1.000 | [1.000, 1.000] | 2 | 8 | 10 | not measured yet |" in readme

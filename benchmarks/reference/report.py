@@ -94,13 +94,13 @@ def build_report(data: analysis.BenchmarkData, output: Path) -> str:
     sections = [
         _header(data),
         _status_section(data, truth, status),
+        "## Conclusions so far\n\n" + conclusions(lds, fidelity, noise, reliability, costs, estimates, truth, additive),
         _lds_section(lds, truth, additive),
         _cost_section(costs),
         _budget_section(estimates, plots["budget"]),
         _fidelity_section(fidelity, plots["fidelity"], alpha),
         _noise_section(noise, reliability, alpha),
         _machines_section(data, recheck_rows(data.rechecks, data.coalitions)),
-        "## Conclusions so far\n\n" + conclusions(lds, fidelity, noise, reliability, costs, estimates, truth, additive),
     ]
     return "\n\n".join(sections).rstrip() + "\n"
 

@@ -436,6 +436,7 @@ def noise_rows(all_games: dict[GameId, Game]) -> list[dict]:
                 "steps": steps,
                 "coalitions": len(replicated),
                 "seeds": max(len(values) for values in replicated.values()),
+                "min_seeds": min(len(values) for values in replicated.values()),
                 "per_coalition": {bits: (float(np.mean(v)), float(np.std(v, ddof=1)), len(v)) for bits, v in replicated.items()},
                 "mean_std": float(np.mean(stds)),
                 "spread": spread,

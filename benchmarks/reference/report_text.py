@@ -19,19 +19,39 @@ NOISE_RATIO_HIGH = 0.5
 
 
 def conclusions(lds_rows, fidelity, noise, reliability, costs: pd.DataFrame, estimates: Sequence[Estimate], truth, additive) -> str:
-    """Return the conclusions as markdown bullet points."""
-    bullets = []
-    bullets += _lds_findings(lds_rows)
-    bullets += _additive_findings(additive, lds_rows)
-    bullets += _ceiling_findings(reliability)
-    bullets += _budget_findings(estimates, truth)
-    bullets += _cost_findings(costs)
-    bullets += _fidelity_findings(fidelity)
-    bullets += _noise_findings(noise)
-    bullets += _next_steps(lds_rows, fidelity, noise, additive)
-    if not bullets:
-        bullets = ["None yet: the benchmark has no measurements to compare."]
-    return "\n".join(f"- {bullet}" for bullet in bullets)
+    """Return the conclusions as markdown: a group of bullet points under each question the benchmark answers."""
+    groups = {
+        "Which method wins, and at which budget": [
+            *_lds_findings(lds_rows),
+            *_additive_findings(additive, lds_rows),
+            *_budget_findings(estimates, truth),
+            *_cost_findings(costs),
+        ],
+        "sFT and FT against retraining": [
+            *_approximation_findings(lds_rows),
+            *_fidelity_findings(fidelity),
+            *_noise_findings([row for row in noise if row["method"] != "retrain"]),
+        ],
+        "How far the ground truth can be trusted": [
+            *_ceiling_findings(reliability),
+            *_noise_findings([row for row in noise if row["method"] == "retrain"]),
+        ],
+        "What to tune next": [_without_prefix(bullet) for bullet in _next_steps(lds_rows, fidelity, noise, additive)],
+    }
+    if not any(groups.values()):
+        return "None yet: the benchmark has no measurements to compare."
+
+    sections = []
+    for title, bullets in groups.items():
+        if bullets:
+            sections.append(f"### {title}\n\n" + "\n".join(f"- {bullet}" for bullet in bullets))
+    return "\n\n".join(sections)
+
+
+def _without_prefix(bullet: str) -> str:
+    """Drop the "Next: " that a next step carries outside its own heading."""
+    text = bullet.removeprefix("Next: ")
+    return text[:1].upper() + text[1:]
 
 
 def _defined(lds_rows, alpha):
@@ -69,7 +89,16 @@ def _lds_findings(lds_rows) -> list[str]:
             verdict = "its interval does not overlap" if _separated(best["lds"], second["lds"]) else "its interval overlaps"
             text += f"; {verdict} that of the runner-up, {second['estimate'].label} ({_interval(second['lds'])})"
         bullets.append(text + ".")
-        bullets += _against_retrain(rows, alpha)
+    return bullets
+
+
+def _approximation_findings(lds_rows) -> list[str]:
+    """Compare sFT and FT KernelSHAP with retrained KernelSHAP at each α."""
+    bullets = []
+    for alpha in sorted({row["alpha"] for row in lds_rows}):
+        rows = _defined(lds_rows, alpha)
+        if rows:
+            bullets += _against_retrain(rows, alpha)
     return bullets
 
 
@@ -241,16 +270,14 @@ def _noise_findings(noise) -> list[str]:
             continue
         ratio = row["mean_std"] / row["spread"]
         label = method_label(row["method"], row["steps"])
+        seeds = row["seeds"] if row.get("min_seeds", row["seeds"]) == row["seeds"] else f"{row['min_seeds']}–{row['seeds']}"
+        measured = f"the seed std ({row['mean_std']:.4f}, {row['coalitions']} coalitions with {seeds} seeds each)"
         if ratio > NOISE_RATIO_HIGH:
-            bullets.append(
-                f"{label}: the seed std ({row['mean_std']:.4f}, {row['coalitions']} coalitions × {row['seeds']} seeds) "
-                f"is {ratio:.2f} times the spread across coalitions, so a single seed ranks coalitions poorly."
-            )
+            bullets.append(f"{label}: {measured} is {ratio:.2f} times the spread across coalitions, so a single seed ranks coalitions poorly.")
         else:
             bullets.append(
-                f"{label}: the seed std ({row['mean_std']:.4f}, {row['coalitions']} coalitions × {row['seeds']} seeds) "
-                f"is {ratio:.2f} times the spread across coalitions, so single-seed values can rank coalitions; "
-                "the reliability table weighs this with more coalitions."
+                f"{label}: {measured} is {ratio:.2f} times the spread across coalitions, so single-seed values can rank "
+                "coalitions. The reliability table weighs this with more coalitions."
             )
     return bullets
 
