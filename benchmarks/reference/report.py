@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 REFERENCE_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(REFERENCE_DIR))
@@ -480,14 +481,35 @@ def _plot_fidelity(fidelity, path: Path) -> Path | None:
     if not rows:
         path.unlink(missing_ok=True)
         return None
-    figure, axes = plt.subplots(figsize=(5.5, 3.8))
-    for method in sorted({row["method"] for row in rows}):
-        points = sorted((row["steps"], row["pearson"]) for row in rows if row["method"] == method)
-        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=analysis.method_label(method, None).split()[0])
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for color, method in enumerate(sorted({row["method"] for row in rows})):
+        name = analysis.method_label(method, None).split()[0]
+        method_rows = sorted((row for row in rows if row["method"] == method), key=lambda row: row["steps"])
+        # The same-size series sits slightly right of its step count, so the two intervals stay apart.
+        series = (
+            ("pearson", "pearson_low", "pearson_high", "-", 1.0, f"{name}, all coalitions"),
+            ("same_size_pearson", "same_size_low", "same_size_high", "--", 1.05, f"{name}, same-size coalitions"),
+        )
+        for value, low, high, style, dodge, label in series:
+            points = [row for row in method_rows if row.get(value) is not None]
+            if not points:
+                continue
+            centers = np.array([row[value] for row in points])
+            lows = np.array([row[low] if row[low] is not None else row[value] for row in points])
+            highs = np.array([row[high] if row[high] is not None else row[value] for row in points])
+            axes.errorbar(
+                [row["steps"] * dodge for row in points], centers, yerr=[centers - lows, highs - centers],
+                color=f"C{color}", linestyle=style, marker="o", capsize=3, label=label,
+            )
+    axes.axhline(0.0, color="grey", linewidth=0.8)
+    axes.set_xscale("log")
+    steps = sorted({row["steps"] for row in rows})
+    axes.set_xticks(steps, [str(step) for step in steps])
+    axes.minorticks_off()
     axes.set_xlabel("fine-tuning steps")
-    axes.set_ylabel("Pearson with retrained values")
+    axes.set_ylabel("Pearson with retrained values (95% CI)")
     axes.grid(alpha=0.3)
-    axes.legend()
+    axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
