@@ -498,7 +498,8 @@ def _plot_fidelity(fidelity, path: Path) -> Path | None:
             lows = np.array([row[low] if row[low] is not None else row[value] for row in points])
             highs = np.array([row[high] if row[high] is not None else row[value] for row in points])
             axes.errorbar(
-                [row["steps"] * dodge for row in points], centers, yerr=[centers - lows, highs - centers],
+                # The Fisher-z interval clips r at ±0.999999, so a correlation of exactly 1 lies just outside it.
+                [row["steps"] * dodge for row in points], centers, yerr=np.clip([centers - lows, highs - centers], 0.0, None),
                 color=f"C{color}", linestyle=style, marker="o", capsize=3, label=label,
             )
     axes.axhline(0.0, color="grey", linewidth=0.8)
