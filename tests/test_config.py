@@ -96,6 +96,16 @@ def test_retrain_defaults_to_training():
     assert config.retraining is config.training
 
 
+def test_partial_retrain_inherits_training(write_yaml):
+    path = write_yaml("name: s\ntraining:\n  steps: 40\n  batch_size: 16\nretrain:\n  seed: 3\n")
+    for config in (load_config(path), load_config(write_yaml("name: s\ntraining:\n  steps: 40\n  batch_size: 16\n"), {"retrain.seed": 3})):
+        assert config.retraining.steps == 40
+        assert config.retraining.batch_size == 16
+        assert config.retraining.seed == 3
+        assert config.training.seed != 3
+    assert config_from_dict(load_config(path).to_dict()).retraining == load_config(path).retraining
+
+
 def test_digest_accepts_nested_dataclasses():
     config = StudyConfig().validate()
     assert digest(("sft", config.finetune), "0101") != digest(("ft", config.finetune), "0101")

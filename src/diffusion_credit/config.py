@@ -491,7 +491,7 @@ class StudyConfig:
 
     @builtins.property
     def retraining(self) -> TrainingConfig:
-        """The recipe for retraining a coalition from scratch (defaults to `training`)."""
+        """The recipe for retraining a coalition from scratch: `training`, with what a `retrain` section overrides."""
         return self.retrain if self.retrain is not None else self.training
 
     def validate(self) -> "StudyConfig":
@@ -553,14 +553,26 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> St
         raise ConfigError(f"{path} must contain a YAML mapping at the top level, got {type(raw).__name__}.")
     for key, value in (overrides or {}).items():
         _set_dotted(raw, key, value)
-    config = _build(StudyConfig, raw, prefix="")
+    config = _build(StudyConfig, _inherit_training(raw), prefix="")
     config.source = str(path)
     return config.validate()
 
 
 def config_from_dict(raw: dict[str, Any]) -> StudyConfig:
     """Build and validate a config from a plain mapping (as `to_dict` returns)."""
-    return _build(StudyConfig, dict(raw), prefix="").validate()
+    return _build(StudyConfig, _inherit_training(dict(raw)), prefix="").validate()
+
+
+def _inherit_training(raw: dict[str, Any]) -> dict[str, Any]:
+    """Fill the keys that a `retrain` section leaves out from the `training` section.
+
+    Without this, `retrain: {seed: 3}` would retrain coalitions with the
+    package's default recipe instead of the study's `training` recipe.
+    """
+    retrain, training = raw.get("retrain"), raw.get("training", {})
+    if isinstance(retrain, dict) and isinstance(training, dict):
+        raw["retrain"] = {**training, **retrain}
+    return raw
 
 
 def digest(*parts: Any, length: int = 16) -> str:
