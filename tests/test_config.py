@@ -45,6 +45,14 @@ def test_invalid_yaml_names_path(write_yaml):
     assert "\n" not in str(raised.value)
 
 
+def test_non_utf8_config_names_encoding(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=re.escape(f"{path} is not UTF-8 text (byte 9")) as raised:
+        load_config(path)
+    assert "save it with UTF-8 encoding" in str(raised.value)
+
+
 def test_invalid_choice_suggests(write_yaml):
     with pytest.raises(ConfigError, match="valuation.method='sfft'.*Did you mean 'sft'"):
         load_config(write_yaml("name: s\nvaluation:\n  method: sfft\n"))

@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -79,6 +80,15 @@ def test_bad_definition_names_key(edit, message):
     with pytest.raises(SweepSpecError) as error:
         parse_sweep_spec(raw)
     assert message in str(error.value)
+
+
+def test_invalid_yaml_definition_is_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nspace:\n  pruning.ratio: [0.1, 0.7\n")
+    with pytest.raises(SweepSpecError, match=re.escape(f"{path} is not valid YAML")) as error:
+        load_sweep_spec(path)
+    assert "line 3" in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 def test_range_outside_config_rules_fails(repo_root):

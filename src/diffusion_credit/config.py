@@ -41,6 +41,7 @@ __all__ = [
     "PROPERTY_NAMES",
     "StudyConfig",
     "load_config",
+    "read_yaml",
     "digest",
 ]
 
@@ -519,6 +520,20 @@ class StudyConfig:
         return result
 
 
+def read_yaml(path: Path, error_type: type[ConfigError] = ConfigError) -> Any:
+    """Parse a UTF-8 YAML file; an empty file gives {}.
+
+    Raises:
+        error_type: the file is not UTF-8 or not valid YAML; the message is one line with the position.
+    """
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as error:
+        raise error_type(f"{path} is not UTF-8 text (byte {error.start}: {error.reason}); save it with UTF-8 encoding.") from None
+    except yaml.YAMLError as error:
+        raise error_type(f"{path} is not valid YAML: {_describe_yaml_error(error)}. Correct the syntax there.") from None
+
+
 def _describe_yaml_error(error: yaml.YAMLError) -> str:
     """Return the parser's complaint on one line, with the line and column of each mark (1-based)."""
     if not isinstance(error, yaml.MarkedYAMLError):
@@ -544,11 +559,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> St
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Config file not found: {path}. Pass an existing YAML file, e.g. configs/cifar10-mini.yaml.")
-    try:
-        with path.open() as handle:
-            raw = yaml.safe_load(handle) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {_describe_yaml_error(error)}. Correct the syntax there.") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must contain a YAML mapping at the top level, got {type(raw).__name__}.")
     for key, value in (overrides or {}).items():

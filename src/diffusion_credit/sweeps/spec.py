@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..config import ConfigError, LDSConfig, StudyConfig, digest, load_config
+from ..config import ConfigError, LDSConfig, StudyConfig, digest, load_config, read_yaml
 
 __all__ = [
     "MODES",
@@ -179,10 +177,7 @@ def load_sweep_spec(path: str | Path, *, budget: float | None = None) -> SweepSp
     path = Path(path)
     if not path.is_file():
         raise SweepSpecError(f"Sweep definition not found: {path}. Pass an existing YAML file, e.g. sweeps/prune-finetune.yaml.")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise SweepSpecError(f"{path} is not valid YAML: {error}") from None
+    raw = read_yaml(path, SweepSpecError)
     if budget is not None:
         raw = {**raw, "budget": budget} if isinstance(raw, dict) else raw
     spec = parse_sweep_spec(raw, source=str(path))
