@@ -441,25 +441,44 @@ def test_seed_phases_replicate_datamodel_coalitions(repo_root, smoke):
     """sft-seeds and datamodel-seeds evaluate each datamodel coalition with the seeds after the config's, by their method."""
     benchmark_plan = load_module(repo_root, "benchmark_plan")
     study = Study(load_config(smoke), progress=False)
-    settings = benchmark_plan.PlanSettings(sft_steps=(5,), ft_steps=(5,), kernel_coalitions=8, retrain_coalitions=2, datamodel_seeds=3)
+    config = study.config
+    # The sft phase runs other step counts than finetune.steps, so sft-seeds also plans the config's own seed.
+    settings = benchmark_plan.PlanSettings(
+        sft_steps=(config.finetune.steps + 1,), ft_steps=(5,), kernel_coalitions=8, retrain_coalitions=2, datamodel_seeds=3
+    )
 
     plan = benchmark_plan.plan_phases(benchmark_plan.StudyVariants(study), settings)
 
     datamodel_coalitions = [task.coalition for task in plan["datamodels"]]
-    config = study.config
-    for phase, method, steps, base_seed in (
-        ("sft-seeds", "sft", config.finetune.steps, config.finetune.seed),
-        ("datamodel-seeds", "retrain", None, config.retraining.seed),
+    count = len(datamodel_coalitions)
+    for phase, method, steps, seeds in (
+        ("sft-seeds", "sft", config.finetune.steps, [None, config.finetune.seed + 1, config.finetune.seed + 2]),
+        ("datamodel-seeds", "retrain", None, [config.retraining.seed + 1, config.retraining.seed + 2]),
     ):
         tasks = plan[phase]
-        assert [task.coalition for task in tasks] == datamodel_coalitions * 2
+        assert [task.coalition for task in tasks] == datamodel_coalitions * len(seeds)
         assert {task.method for task in tasks} == {method}
         assert {task.finetune_steps for task in tasks} == {steps}
-        assert [task.seed for task in tasks] == [base_seed + 1] * len(datamodel_coalitions) + [base_seed + 2] * len(datamodel_coalitions)
+        assert [task.seed for task in tasks] == [seed for seed in seeds for _ in range(count)]
         # A replicate belongs to the game of the config's seed, under its own eval key.
-        assert all(task.game_key != task.settings for task in tasks)
-        assert not {task.eval_key for task in tasks} & {task.eval_key for task in plan["sft"] + plan["datamodels"]}
+        replicates = [task for task in tasks if task.seed is not None]
+        assert all(task.game_key != task.settings for task in replicates)
+        assert not {task.eval_key for task in replicates} & {task.eval_key for task in plan["sft"] + plan["datamodels"]}
     assert list(plan) == [phase for phase in benchmark_plan.PHASES if phase != "baselines"]
+
+
+def test_sft_seeds_reuse_sft_phase_values(repo_root, smoke):
+    """With finetune.steps among the sft step counts, the config's seed of sft-seeds is the sft phase's own task."""
+    benchmark_plan = load_module(repo_root, "benchmark_plan")
+    study = Study(load_config(smoke), progress=False)
+    steps = study.config.finetune.steps
+    settings = benchmark_plan.PlanSettings(sft_steps=(steps,), ft_steps=(steps,), kernel_coalitions=8, retrain_coalitions=2)
+
+    plan = benchmark_plan.plan_phases(benchmark_plan.StudyVariants(study), settings)
+
+    own_seed = {task.eval_key for task in plan["sft-seeds"] if task.seed is None}
+    assert own_seed
+    assert own_seed <= {task.eval_key for task in plan["sft"]}
 
 
 def write_csv(path, columns, rows):

@@ -310,11 +310,15 @@ def _datamodel_seed_tasks(
     The replicates carry no datamodel tags: the `lds` entry point keeps
     reading one run per coalition, and the report averages the seeds. sFT
     uses `finetune.steps` and its seed, retraining `retraining.seed`.
+    sFT plans the config's seed too, because `--sft-steps` may leave
+    `finetune.steps` out of the `sft` phase; when it does not, the task
+    repeats an `sft` task's eval key and is evaluated once.
     """
     config = variants.base.config
     base_seed = config.finetune.seed if method == "sft" else config.retraining.seed
+    first = 0 if method == "sft" else 1
     tasks = []
-    for offset in range(1, num_seeds):
+    for offset in range(first, num_seeds):
         for task in datamodels:
             tasks.append(
                 variants.make_task(
@@ -323,7 +327,7 @@ def _datamodel_seed_tasks(
                     task.position,
                     task.coalition,
                     method,
-                    seed=base_seed + offset,
+                    seed=None if offset == 0 else base_seed + offset,
                     alpha=task.alpha,
                     set_index=task.set_index,
                 )
