@@ -80,6 +80,24 @@ def test_matching_cache_skips_the_download(tmp_path, write_smoke_config, monkeyp
     second.property
 
 
+def test_incomplete_cache_is_restored_from_store(tmp_path, write_smoke_config, monkeypatch):
+    config = write_smoke_config(tmp_path)
+    key = publish_classifier(config)
+    entry = tmp_path / "cache" / "classifiers" / key
+    (entry / "meta.json").unlink()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the classifier was trained again instead of restored from the run store")
+
+    monkeypatch.setattr(classifier, "train_classifier", no_training)
+    second = Study(load_config(config), progress=False)
+    second.tracking()
+    second.property
+
+    assert (entry / "meta.json").is_file()
+    assert len(classifier_runs(second)) == 1
+
+
 def test_classifier_is_published_once(tmp_path, write_smoke_config):
     config = write_smoke_config(tmp_path)
     for _ in range(2):

@@ -127,19 +127,24 @@ def fetch_classifier(study: Study) -> None:
     found = find_model_run(study, "classifier", key)
     if found is None:
         return
+    from .properties.classifier import entry_is_complete
+
+    complete = entry_is_complete(entry)
     # Runs logged before the hash tag existed carry none: their weights are downloaded and compared instead.
-    if entry.is_dir() and found.data.tags.get(store.TAG_WEIGHTS_SHA256) == weights_sha256(entry):
+    if complete and found.data.tags.get(store.TAG_WEIGHTS_SHA256) == weights_sha256(entry):
         return
 
     entry.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{key}.", dir=entry.parent) as staging:
         downloaded = store.download_artifact(found, "classifier", staging)
         if entry.is_dir():
-            if weights_sha256(entry) == weights_sha256(downloaded):
+            if complete and weights_sha256(entry) == weights_sha256(downloaded):
                 return
+            reason = "has other weights than" if complete else "misses files that are in"
             logger.warning(
-                "The cached contributor classifier %s has other weights than classifier run %s, so the run's weights replace it.",
+                "The cached contributor classifier %s %s classifier run %s, so the run's copy replaces it.",
                 entry,
+                reason,
                 found.info.run_id,
             )
             _move_aside(entry, Path(staging) / "replaced")

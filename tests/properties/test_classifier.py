@@ -54,6 +54,18 @@ def test_second_build_loads_cache(trained, study_images, monkeypatch):
     assert (cache / "classifiers" / classifier.digest / "model.safetensors").is_file()
 
 
+def test_incomplete_entry_is_rewritten(study_images, tmp_path):
+    settings = ClassifierSettings(steps=2)
+    first = load_or_train_classifier(study_images, settings, cache_dir=tmp_path, progress=False)
+    entry = tmp_path / "classifiers" / first.digest
+    (entry / "meta.json").unlink()
+
+    load_or_train_classifier(study_images, settings, cache_dir=tmp_path, progress=False)
+
+    assert classifier_module.entry_is_complete(entry)
+    assert sorted(path.name for path in entry.parent.iterdir()) == [first.digest]
+
+
 def test_training_is_deterministic(study_images, tmp_path):
     settings = ClassifierSettings(steps=6, batch_size=16)
     first = load_or_train_classifier(study_images, settings, cache_dir=tmp_path / "a", progress=False)

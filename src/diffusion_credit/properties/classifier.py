@@ -31,6 +31,8 @@ from tqdm.auto import tqdm
 from diffusion_credit.config import digest
 
 __all__ = [
+    "ENTRY_FILES",
+    "entry_is_complete",
     "ClassifierSettings",
     "ContributorCNN",
     "ContributorClassifier",
@@ -40,6 +42,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+ENTRY_FILES = ("model.safetensors", "meta.json")
+"""The files of a classifier cache entry `<cache_dir>/classifiers/<digest>/`."""
 
 # Bump when the architecture or the training recipe changes, so that cached
 # classifiers trained by older code are not reused.
@@ -285,7 +290,7 @@ def load_or_train_classifier(
     entry = Path(cache_dir) / "classifiers" / key
     network = ContributorCNN(channels, len(contributors), settings.widths)
 
-    if (entry / "model.safetensors").is_file() and (entry / "meta.json").is_file():
+    if entry_is_complete(entry):
         network.load_state_dict(load_file(entry / "model.safetensors"))
         meta = json.loads((entry / "meta.json").read_text())
         logger.info("Loaded the contributor classifier %s from %s", key, entry)
@@ -372,6 +377,11 @@ def _augment(images: torch.Tensor, padding: int, generator: torch.Generator) -> 
     return torch.stack(crops)
 
 
+def entry_is_complete(entry: Path) -> bool:
+    """Return whether a classifier cache entry has every file of `ENTRY_FILES`."""
+    return all((Path(entry) / name).is_file() for name in ENTRY_FILES)
+
+
 def _write_entry(entry: Path, network: ContributorCNN, meta: dict[str, Any]) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
@@ -379,12 +389,15 @@ def _write_entry(entry: Path, network: ContributorCNN, meta: dict[str, Any]) -> 
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in network.state_dict().items()}
         save_file(state, staging / "model.safetensors")
         (staging / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        if entry.is_dir() and not entry_is_complete(entry):
+            logger.warning("Cache entry %s lacks one of %s; replacing it", entry, ", ".join(ENTRY_FILES))
+            shutil.rmtree(entry, ignore_errors=True)
         try:
             os.replace(staging, entry)
+            logger.info("Cached the contributor classifier at %s", entry)
         except OSError:
             # Another process wrote this entry first from the same data and recipe, so keep it.
             logger.info("Cache entry %s already exists; keeping it", entry)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    logger.info("Cached the contributor classifier at %s", entry)
