@@ -858,3 +858,49 @@ def test_budget_findings_compare_three_budgets(repo_root):
     assert "KernelSHAP, FT 60 steps on 16 coalitions (LDS 0.300 at 3.0" in bullets[0]
     assert "KernelSHAP, retrain on 8 coalitions (LDS 0.400 at 9.0" in bullets[1]
     assert "KernelSHAP, retrain on 16 coalitions (LDS 0.600 at 15.0" in bullets[2]
+
+
+def fidelity_row(steps, pearson, low, high):
+    """A fidelity row whose all-coalition and same-size correlations are equal."""
+    return {
+        "method": "sft", "steps": steps, "coalitions": 40, "pearson": pearson, "pearson_low": low, "pearson_high": high,
+        "spearman": pearson, "same_size_coalitions": 20, "same_size_pearson": pearson, "same_size_low": low, "same_size_high": high,
+    }
+
+
+@pytest.mark.parametrize(
+    ("rows", "wording"),
+    [
+        ([(30, 0.0, -0.3, 0.3), (60, 0.6, 0.4, 0.8), (240, 0.1, -0.2, 0.35)], "peaks at 60 steps (0.60 [0.40, 0.80]), with intervals apart from 30 and 240 steps"),
+        ([(30, 0.0, -0.3, 0.3), (60, 0.6, 0.4, 0.8)], "highest at the most steps measured, 60"),
+        ([(30, 0.5, 0.2, 0.7), (60, 0.6, 0.4, 0.8)], "is not told apart between step counts (best 0.60 [0.40, 0.80] at 60 steps)"),
+    ],
+)
+def test_steps_next_reads_fidelity_peak(repo_root, rows, wording):
+    report_text = load_module(repo_root, "report_text")
+    step = report_text._steps_next([fidelity_row(*row) for row in rows])
+    assert wording in step
+    assert "on same-size coalitions" in step
+
+
+def test_baseline_finding_names_best_of_each(repo_root):
+    analysis = load_module(repo_root, "report_analysis")
+    report_text = load_module(repo_root, "report_text")
+    from diffusion_credit.evaluation import LDSResult
+
+    def row(estimator, method, mean, low, high):
+        estimate = analysis.Estimate(estimator, method, 60 if method == "sft" else None, 8, np.zeros(4), 1.0)
+        return {"alpha": 0.5, "estimate": estimate, "lds": LDSResult(mean, low, high, (mean,) * 3, 3, 0, 0.95)}
+
+    rows = [
+        row("trak", "baseline", 0.2, 0.1, 0.3),
+        row("property_mean", "baseline", 0.5, 0.4, 0.6),
+        row("LOO", "sft", 0.9, 0.8, 1.0),
+        row("KernelSHAP", "sft", 0.3, 0.2, 0.4),
+    ]
+
+    [bullet] = report_text._baseline_findings(rows)
+
+    assert bullet.startswith("The best baseline at α = 0.5, property_mean (baseline), reaches 0.500 [0.400, 0.600]")
+    assert "against 0.900 [0.800, 1.000] for the best coalition-based attribution, LOO, sFT 60 steps" in bullet
+    assert bullet.endswith("intervals apart from each other.")

@@ -23,6 +23,7 @@ def conclusions(lds_rows, fidelity, noise, reliability, costs: pd.DataFrame, est
     groups = {
         "Which method wins, and at which budget": [
             *_lds_findings(lds_rows),
+            *_baseline_findings(lds_rows),
             *_additive_findings(additive, lds_rows),
             *_budget_findings(estimates, truth),
             *_cost_findings(costs),
@@ -99,6 +100,25 @@ def _approximation_findings(lds_rows) -> list[str]:
         rows = _defined(lds_rows, alpha)
         if rows:
             bullets += _against_retrain(rows, alpha)
+    return bullets
+
+
+def _baseline_findings(lds_rows) -> list[str]:
+    """Compare the best baseline with the best coalition-based attribution (Shapley, Banzhaf or LOO) at each α."""
+    bullets = []
+    for alpha in sorted({row["alpha"] for row in lds_rows}):
+        rows = _defined(lds_rows, alpha)
+        baselines = [row for row in rows if row["estimate"].method == "baseline"]
+        coalition_based = [row for row in rows if row["estimate"].method != "baseline"]
+        if not baselines or not coalition_based:
+            continue
+        baseline, attribution = baselines[0], coalition_based[0]
+        relation = "apart from" if _separated(baseline["lds"], attribution["lds"]) else "overlapping"
+        bullets.append(
+            f"The best baseline at α = {alpha:g}, {baseline['estimate'].label}, reaches {_interval(baseline['lds'])}, "
+            f"against {_interval(attribution['lds'])} for the best coalition-based attribution, "
+            f"{attribution['estimate'].label}: intervals {relation} each other."
+        )
     return bullets
 
 
@@ -182,7 +202,7 @@ def _budget_findings(estimates: Sequence[Estimate], truth) -> list[str]:
     if finetuned:
         levels.setdefault(max(finetuned), "the costliest fine-tuned point")
     if retrain:
-        levels.setdefault(min(retrain), "the cheapest retrained point")
+        levels.setdefault(min(retrain), "the cheapest retrained point that KernelSHAP determines")
     levels.setdefault(max(p[0] for p in points), "the costliest point")
     bullets = []
     for level, source in sorted(levels.items()):
@@ -294,23 +314,48 @@ def _next_steps(lds_rows, fidelity, noise, additive) -> list[str]:
             "Next: the ground truth is noisy, so more seeds per datamodel coalition (or a longer `training.steps`) "
             "would sharpen the LDS more than more coalitions."
         )
-    sft = sorted((r for r in fidelity if r["method"] == "sft" and r["pearson"] is not None), key=lambda r: r["steps"])
-    if len(sft) >= 2 and _fidelity_rises(sft[-2:]) is None:
-        bullets.append(
-            "Next: the sFT fidelity at different step counts is not yet told apart, so more coalitions retrained "
-            "and fine-tuned (the datamodel coalitions) come before a sweep of `finetune.steps`."
-        )
-    elif len(sft) >= 2 and sft[-1]["pearson"] > sft[-2]["pearson"]:
-        bullets.append(
-            f"Next: the sFT fidelity still grows at {sft[-1]['steps']} steps, so a sweep of `finetune.steps` "
-            "above that (and of `pruning.ratio`) against LDS under the compute budget is the next tuning target."
-        )
-    elif len(sft) >= 2:
-        bullets.append(
-            "Next: more fine-tuning steps did not raise the sFT fidelity here, so a sweep should look at "
-            "`pruning.ratio` and the fine-tuning learning rate rather than only at `finetune.steps`."
-        )
+    step_finding = _steps_next(fidelity)
+    if step_finding:
+        bullets.append(step_finding)
     return bullets
+
+
+def _steps_next(fidelity) -> str | None:
+    """Return the next step that the sFT fidelity across step counts points to, or None with fewer than 2 counts.
+
+    The LDS at one α compares coalitions of one size. So the same-size
+    series is read when every step count has it, else the all-coalition one.
+    """
+    rows = sorted((r for r in fidelity if r["method"] == "sft" and r["pearson"] is not None), key=lambda r: r["steps"])
+    if len(rows) < 2:
+        return None
+    same_size = all(r.get("same_size_pearson") is not None and r.get("same_size_low") is not None for r in rows)
+    if same_size:
+        value, low, high, series = "same_size_pearson", "same_size_low", "same_size_high", "on same-size coalitions"
+    else:
+        value, low, high, series = "pearson", "pearson_low", "pearson_high", "on all coalitions"
+
+    best = max(rows, key=lambda r: r[value])
+    below = [r["steps"] for r in rows if r is not best and r[low] is not None and best[low] is not None and r[high] < best[low]]
+    text = _interval_text(best[value], best[low], best[high])
+    steps = " and ".join(", ".join(str(step) for step in below).rsplit(", ", 1))
+    if not below:
+        return (
+            f"Next: the sFT fidelity {series} is not told apart between step counts (best {text} at {best['steps']} "
+            "steps), so more coalitions both retrained and fine-tuned would narrow the intervals before a sweep of "
+            "`finetune.steps`."
+        )
+    if best is rows[-1]:
+        return (
+            f"Next: the sFT fidelity {series} is highest at the most steps measured, {best['steps']} ({text}), "
+            f"above {steps} steps, so a sweep of `finetune.steps` beyond that (and of `pruning.ratio`) against LDS "
+            "under the compute budget is the next tuning target."
+        )
+    return (
+        f"Next: the sFT fidelity {series} peaks at {best['steps']} steps ({text}), with intervals apart from "
+        f"{steps} steps. A sweep should therefore keep `finetune.steps` near {best['steps']} and tune "
+        "`pruning.ratio` and the fine-tuning learning rate against LDS under the compute budget."
+    )
 
 
 def _attribution_gap(lds_rows, additive) -> str | None:
