@@ -630,6 +630,7 @@ def test_reliability_recovers_known_variances(repo_root):
     assert row["reliability_one"] == pytest.approx(0.03**2 / (0.03**2 + 0.05**2), abs=0.03)
     assert row["reliability"] == pytest.approx(0.03**2 / (0.03**2 + 0.05**2 / 3), abs=0.03)
     assert row["ceiling"] == pytest.approx(row["reliability"] ** 0.5)
+    assert row["replicated"] == 3000
 
 
 def test_reliability_needs_replicates(repo_root):
@@ -904,3 +905,20 @@ def test_baseline_finding_names_best_of_each(repo_root):
     assert bullet.startswith("The best baseline at α = 0.5, property_mean (baseline), reaches 0.500 [0.400, 0.600]")
     assert "against 0.900 [0.800, 1.000] for the best coalition-based attribution, LOO, sFT 60 steps" in bullet
     assert bullet.endswith("intervals apart from each other.")
+
+
+@pytest.mark.parametrize(("low", "wording"), [(0.4, "exceeds the 0.30"), (0.1, "but within its interval")])
+def test_approximation_reliability_checks_fidelity(repo_root, low, wording):
+    report_text = load_module(repo_root, "report_text")
+    reliability = [
+        {"method": "retrain", "steps": None, "coalitions": 39, "reliability": 0.5, "ceiling": 0.5**0.5, "sigma_between": 0.05},
+        {"method": "sft", "steps": 60, "coalitions": 39, "mean_seeds": 3.0, "sigma_within": 0.02, "sigma_between": 0.005,
+         "reliability_one": 0.06, "reliability": 0.18, "ceiling": 0.18**0.5},
+    ]
+    fidelity = [fidelity_row(60, 0.6, low, 0.8)]
+
+    [bullet] = report_text._approximation_reliability(reliability, fidelity)
+
+    assert bullet.startswith("sFT 60 steps on the 39 datamodel coalitions: the seed std σ_w = 0.0200 is 4.0 times")
+    assert "one fine-tuning seed has reliability 0.06 and the mean of 3.0 seeds 0.18." in bullet
+    assert wording in bullet

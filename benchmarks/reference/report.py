@@ -427,14 +427,14 @@ def _reliability_table(reliability, alpha) -> list[str]:
         "R = σ_b² / (σ_b² + σ_w²/k) of a k-seed value, and √R, the highest correlation even exact values can "
         "reach with these values. For the retrained values, √R caps every LDS above.",
         "",
-        "| method | coalitions | mean seeds k | σ_w | σ_b | R, 1 seed | R, as measured | ceiling √R |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | coalitions | mean seeds k | σ_w | σ_w from (coalitions with 2+ seeds) | σ_b | R, 1 seed | R, as measured | ceiling √R |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in reliability:
         ceiling = "not estimable (σ_b² ≤ 0)" if row["ceiling"] is None else f"{row['ceiling']:.2f}"
         lines.append(
             f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {row['mean_seeds']:.2f} | "
-            f"{row['sigma_within']:.4f} | {row['sigma_between']:.4f} | {row['reliability_one']:.2f} | "
+            f"{row['sigma_within']:.4f} | {row['replicated']} | {row['sigma_between']:.4f} | {row['reliability_one']:.2f} | "
             f"{row['reliability']:.2f} | {ceiling} |"
         )
     return lines

@@ -33,7 +33,8 @@ def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Ite
 
     Returns:
         One row per game with seed replicates and at least 3 evaluated
-        datamodel coalitions: `coalitions`, `mean_seeds`, `sigma_within`,
+        datamodel coalitions: `coalitions`, `replicated` (the coalitions with
+        2 or more seeds that σ_w pools), `mean_seeds`, `sigma_within`,
         `sigma_between`, `reliability_one` (one seed), `reliability`
         (the seeds as measured) and `ceiling` (`√reliability`, None when the
         estimate of σ_b² is not positive).
@@ -57,6 +58,7 @@ def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Ite
                 "method": method,
                 "steps": steps,
                 "coalitions": len(members),
+                "replicated": sum(1 for values in game.seeds.values() if len(values) >= 2),
                 "mean_seeds": mean_seeds,
                 "sigma_within": within**0.5,
                 "sigma_between": between**0.5,

@@ -31,6 +31,7 @@ def conclusions(lds_rows, fidelity, noise, reliability, costs: pd.DataFrame, est
         "sFT and FT against retraining": [
             *_approximation_findings(lds_rows),
             *_fidelity_findings(fidelity),
+            *_approximation_reliability(reliability, fidelity),
             *_noise_findings([row for row in noise if row["method"] != "retrain"]),
         ],
         "How far the ground truth can be trusted": [
@@ -157,6 +158,38 @@ def _ceiling_findings(reliability) -> list[str]:
         f"{retrain['ceiling']:.2f} against it. One seed alone has reliability {retrain['reliability_one']:.2f}, with "
         f"σ_w = {retrain['sigma_within']:.4f} between seeds against σ_b = {retrain['sigma_between']:.4f} between coalitions."
     ]
+
+
+def _approximation_reliability(reliability, fidelity) -> list[str]:
+    """Describe the seed noise of each fine-tuned game on the datamodel coalitions, and check it against its fidelity."""
+    retrain = next((row for row in reliability if row["method"] == "retrain"), None)
+    bullets = []
+    for row in reliability:
+        if row["method"] == "retrain" or not row["sigma_between"]:
+            continue
+        label = method_label(row["method"], row["steps"])
+        text = (
+            f"{label} on the {row['coalitions']} datamodel coalitions: the seed std σ_w = {row['sigma_within']:.4f} is "
+            f"{row['sigma_within'] / row['sigma_between']:.1f} times the std between coalitions σ_b = {row['sigma_between']:.4f}, "
+            f"so one fine-tuning seed has reliability {row['reliability_one']:.2f} and the mean of "
+            f"{row['mean_seeds']:.1f} seeds {row['reliability']:.2f}."
+        )
+        match = next((r for r in fidelity if (r["method"], r["steps"]) == (row["method"], row["steps"])), None)
+        if retrain and retrain["ceiling"] and match and match.get("same_size_low") is not None:
+            bound = (row["reliability"] * retrain["reliability"]) ** 0.5
+            if match["same_size_low"] > bound:
+                text += (
+                    f" Its same-size Pearson with retrained values ({match['same_size_pearson']:.2f}, lower bound "
+                    f"{match['same_size_low']:.2f}) exceeds the {bound:.2f} that both reliabilities allow, so the variance "
+                    "split rests on too few coalitions to be read closely."
+                )
+            elif match["same_size_pearson"] > bound:
+                text += (
+                    f" Its same-size Pearson with retrained values ({match['same_size_pearson']:.2f}) is above the "
+                    f"{bound:.2f} that both reliabilities allow, but within its interval, so both estimates are uncertain."
+                )
+        bullets.append(text)
+    return bullets
 
 
 def _against_retrain(rows, alpha) -> list[str]:
