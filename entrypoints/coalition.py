@@ -6,6 +6,7 @@ Output: a `coalition` run with `property.<name>`, phase timings and a sample gri
 from diffusion_credit.cli import load_study, optional, parse_int, run_main, study_parser
 from diffusion_credit.coalitions import check_fine_tunable, check_method, evaluate_coalition
 from diffusion_credit.data import parse_coalition
+from diffusion_credit.stages import log_dataset
 from diffusion_credit.study import Study
 
 
@@ -22,6 +23,8 @@ def main() -> None:
     study = Study(load_study(args.config, data=args.data))
     parse_coalition(args.coalition, len(study.contributors))
     study.tracking()
+    # The dataset run records the contributor order, which `shapley` reads to name the credit.
+    log_dataset(study, nested=False)
     value = evaluate_coalition(study, args.coalition, args.method, seed=seed, nested=False)
     print(f"v({value.coalition}) = {value.value:.6f} ({'reused run' if value.reused else 'run'} {value.run_id})")
 

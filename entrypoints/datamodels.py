@@ -8,6 +8,7 @@ of size round(α·n) for each α in `lds.alphas`, and evaluates each with
 
 from diffusion_credit.cli import load_study, parse_number, run_main, study_parser
 from diffusion_credit.datamodels import run_datamodels
+from diffusion_credit.stages import log_dataset
 from diffusion_credit.study import Study
 
 
@@ -31,6 +32,7 @@ def main() -> None:
     )
     study = Study(config)
     study.tracking()
+    log_dataset(study, nested=False)
     run_datamodels(study)
 
 

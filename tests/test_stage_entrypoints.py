@@ -95,6 +95,17 @@ def test_coalition_runs_once_then_reuses(repo_root, smoke):
     assert run.data.metrics["diagnostic.fid_train"] >= 0
 
 
+def test_coalition_logs_dataset_run(repo_root, tmp_path, write_smoke_config):
+    # A store of its own, so no other test's dataset run is there.
+    config = write_smoke_config(tmp_path)
+    result = entrypoint(repo_root, config, "coalition", "--config", str(config), "--coalition", "1000", "--method", "retrain")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    (dataset,) = runs(config, kind="dataset")
+    assert dataset.info.status == "FINISHED"
+    assert mlflow.artifacts.load_dict(f"runs:/{dataset.info.run_id}/contributors.json")
+
+
 def test_datamodels_then_lds(repo_root, smoke):
     result = entrypoint(repo_root, smoke, "datamodels", "--config", str(smoke))
     assert result.returncode == 0, result.stderr[-3000:]
