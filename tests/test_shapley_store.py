@@ -110,8 +110,10 @@ def test_unknown_estimator_rejected(tracking):
 
 def test_no_runs_for_method(tracking):
     log_game("sft")
-    with pytest.raises(InputError, match="No finished ft coalition runs"):
+    with pytest.raises(InputError, match="No finished ft coalition runs.*-e coalition -P method=ft"):
         solve_from_store("toy", "ft", "inception_score", "kernelshap")
+    with pytest.raises(InputError, match="Run `mlflow run . -e datamodels` or `mlflow run . -e coalition -P method=retrain`"):
+        solve_from_store("toy", "retrain", "inception_score", "kernelshap")
 
 
 def test_shapley_ignores_newer_dataset(tracking):

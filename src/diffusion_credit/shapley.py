@@ -40,10 +40,14 @@ def solve_from_store(study: str, method: str, property_name: str, estimator: str
     empty, full = boundary_coalitions(len(contributors))
     coalitions = sorted(bits for bits in values if bits not in (empty, full))
     if not coalitions:
+        producers = (
+            "`mlflow run . -e datamodels` or `mlflow run . -e coalition -P method=retrain`"
+            if method == "retrain"
+            else f"`mlflow run . -e attribute` or `mlflow run . -e coalition -P method={method}`"
+        )
         raise InputError(
             f"No finished {method} coalition runs that measured {property_name} for study {study!r}. "
-            "Run `mlflow run . -e attribute` or `mlflow run . -e coalition` first, with a config whose "
-            f"property.name is {property_name}."
+            f"Run {producers} first, with a config whose property.name is {property_name}."
         )
     inputs = gather_inputs(
         study,
