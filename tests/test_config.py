@@ -45,6 +45,17 @@ def test_invalid_yaml_names_path(write_yaml):
     assert "\n" not in str(raised.value)
 
 
+def test_duplicate_key_rejected(write_yaml):
+    path = write_yaml("name: s\ntraining:\n  steps: 40\n  steps: 400\n")
+    with pytest.raises(ConfigError, match=re.escape("duplicate key 'steps', first set on line 3 (line 4, column 3)")):
+        load_config(path)
+
+
+def test_empty_config_rejected(write_yaml):
+    with pytest.raises(ConfigError, match="is empty; start from configs/smoke.yaml"):
+        load_config(write_yaml(""))
+
+
 def test_non_utf8_config_names_encoding(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("name: café\n".encode("latin-1"))

@@ -520,6 +520,25 @@ class StudyConfig:
         return result
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects a key repeated in one mapping, where PyYAML keeps the last value silently."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                seen = key in first_line
+            except TypeError:  # an unhashable key, which the base class rejects with its own message
+                continue
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}, first set on line {first_line[key] + 1}", key_node.start_mark
+                )
+            first_line[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path, error_type: type[ConfigError] = ConfigError) -> Any:
     """Parse a UTF-8 YAML file; an empty file gives {}.
 
@@ -527,7 +546,7 @@ def read_yaml(path: Path, error_type: type[ConfigError] = ConfigError) -> Any:
         error_type: the file is not UTF-8 or not valid YAML; the message is one line with the position.
     """
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except UnicodeDecodeError as error:
         raise error_type(f"{path} is not UTF-8 text (byte {error.start}: {error.reason}); save it with UTF-8 encoding.") from None
     except yaml.YAMLError as error:
@@ -560,6 +579,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> St
     if not path.is_file():
         raise ConfigError(f"Config file not found: {path}. Pass an existing YAML file, e.g. configs/cifar10-mini.yaml.")
     raw = read_yaml(path)
+    if raw == {}:
+        raise ConfigError(f"{path} is empty; start from configs/smoke.yaml or configs/cifar10-mini.yaml and set at least `name`.")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must contain a YAML mapping at the top level, got {type(raw).__name__}.")
     for key, value in (overrides or {}).items():
