@@ -543,7 +543,8 @@ def read_yaml(path: Path, error_type: type[ConfigError] = ConfigError) -> Any:
     """Parse a UTF-8 YAML file; an empty file gives {}.
 
     Raises:
-        error_type: the file is not UTF-8 or not valid YAML; the message is one line with the position.
+        error_type: the file is not UTF-8, not valid YAML or repeats a key in one mapping; the message is one
+            line with the position.
     """
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
