@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", default="configs/cifar10-mini.yaml", help="Study config (YAML); default %(default)s.")
     parser.add_argument("--device", default=None, help="Overrides the config's device: cpu, cuda or auto.")
     parser.add_argument(
-        "--phases", default=",".join(PHASES), help=f"Comma-separated phases to run, from {', '.join(PHASES)}; they run in that order. Default: all."
+        "--phases", type=_parse_phases, default=",".join(PHASES), help=f"Comma-separated phases to run, from {', '.join(PHASES)}; they run in that order. Default: all."
     )
     parser.add_argument(
         "--max-minutes", type=_minutes, default=None, help="Stop cleanly between two coalitions after this many minutes; default: no limit."
@@ -97,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    phases = _parse_phases(args.phases)
+    phases = args.phases
     baseline_names = resolve_methods(args.baselines) if "baselines" in phases else []
     if "loo" in baseline_names:
         logger.info("Leaving out the loo baseline: the loo phase evaluates leave-one-out with each semivalue method.")
@@ -155,7 +155,7 @@ def _parse_phases(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in PHASES]
     if unknown or not names:
-        raise SystemExit(f"--phases {text!r}: unknown phase(s) {unknown or '(none given)'}; choose from {', '.join(PHASES)}.")
+        raise argparse.ArgumentTypeError(f"unknown phase(s) {unknown or '(none given)'} in {text!r}; choose from {', '.join(PHASES)}.")
     return [phase for phase in PHASES if phase in names]
 
 
