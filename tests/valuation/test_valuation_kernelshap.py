@@ -144,7 +144,7 @@ def test_too_few_coalitions_message():
     message = str(error.value)
     assert "4 coalitions" in message
     assert "4 distinct" in message
-    assert "At least 9 distinct" in message
+    assert "linearly independent as 0/1 vectors, at least 9 of them" in message
     assert "add at least 5 more" in message
 
 

@@ -110,7 +110,7 @@ def test_leave_one_out_averages_repeats_and_ignores_others():
 def test_leave_one_out_missing_raises():
     coalitions = leave_one_out_coalitions(4)[:2]
 
-    with pytest.raises(ValueError, match=r"2 are missing \(contributors \[2, 3\]\)"):
+    with pytest.raises(ValueError, match=r"2 are missing \(contributor positions \[2, 3\]\); evaluate, for each"):
         leave_one_out(coalitions, np.zeros(2), 1.0)
 
 

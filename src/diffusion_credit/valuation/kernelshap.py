@@ -411,8 +411,8 @@ def _insufficient(
         )
     else:
         need = (
-            f"At least {num_contributors - 1} distinct, linearly independent coalitions are needed, so add at least "
-            f"{missing} more"
+            f"The coalitions must be linearly independent as 0/1 vectors, at least {num_contributors - 1} of them, so add "
+            f"at least {missing} more that {'is not a combination' if missing == 1 else 'are not combinations'} of these"
         )
     return InsufficientCoalitionsError(
         f"KernelSHAP cannot determine {num_contributors} values from {where}: {num_rows} coalitions, "

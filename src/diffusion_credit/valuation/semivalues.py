@@ -114,7 +114,7 @@ def leave_one_out(coalitions: np.ndarray, values: np.ndarray, v_full: float) -> 
     if len(missing):
         raise ValueError(
             f"Leave-one-out needs the coalition N∖{{i}} of every contributor, but {len(missing)} are missing "
-            f"(contributors {missing[:5].tolist()}); evaluate leave_one_out_coalitions(n)."
+            f"(contributor positions {missing[:5].tolist()}); evaluate, for each, the coalition of all contributors but that one."
         )
     if len(coalitions) > len(left_out):
         logger.debug("Ignored %d coalitions that do not leave out exactly one contributor.", len(coalitions) - len(left_out))
