@@ -396,14 +396,14 @@ def _noise_section(noise, reliability, alpha) -> str:
         "Std over seeds of each replicated coalition, against the spread (std) of the method's values across "
         "coalitions. A ratio near 1 means one seed cannot tell coalitions apart.",
         "",
-        "| method | coalitions | seeds | mean std over seeds | spread across coalitions | ratio |",
+        "| method | coalitions | seeds per coalition | mean std over seeds | spread across coalitions | ratio |",
         "|---|---|---|---|---|---|",
     ]
     for row in noise:
         spread = NOT_MEASURED if row["spread"] is None else f"{row['spread']:.4f} ({row['spread_coalitions']} coalitions)"
         ratio = "" if not row["spread"] else f"{row['mean_std'] / row['spread']:.2f}"
         lines.append(
-            f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {row['seeds']} | "
+            f"| {analysis.method_label(row['method'], row['steps'])} | {row['coalitions']} | {analysis.seed_range(row)} | "
             f"{row['mean_std']:.4f} | {spread} | {ratio} |"
         )
     lines += _reliability_table(reliability, alpha)

@@ -32,6 +32,7 @@ __all__ = [
     "BenchmarkData",
     "Game",
     "Estimate",
+    "seed_range",
     "load_results",
     "games",
     "datamodel_sets",
@@ -444,6 +445,12 @@ def noise_rows(all_games: dict[GameId, Game]) -> list[dict]:
             }
         )
     return rows
+
+
+def seed_range(row: dict) -> str:
+    """Return a noise row's seeds per coalition: `3`, or `2–3` when coalitions have different counts."""
+    low = row.get("min_seeds", row["seeds"])
+    return str(row["seeds"]) if low == row["seeds"] else f"{low}–{row['seeds']}"
 
 
 def status_rows(data: BenchmarkData, costs: pd.DataFrame) -> list[dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-from report_analysis import Estimate, method_label, report_alpha
+from report_analysis import Estimate, method_label, report_alpha, seed_range
 
 __all__ = ["conclusions"]
 
@@ -323,8 +323,7 @@ def _noise_findings(noise) -> list[str]:
             continue
         ratio = row["mean_std"] / row["spread"]
         label = method_label(row["method"], row["steps"])
-        seeds = row["seeds"] if row.get("min_seeds", row["seeds"]) == row["seeds"] else f"{row['min_seeds']}–{row['seeds']}"
-        measured = f"the seed std ({row['mean_std']:.4f}, {row['coalitions']} coalitions with {seeds} seeds each)"
+        measured = f"the seed std ({row['mean_std']:.4f}, {row['coalitions']} coalitions with {seed_range(row)} seeds each)"
         if ratio > NOISE_RATIO_HIGH:
             bullets.append(f"{label}: {measured} is {ratio:.2f} times the spread across coalitions, so a single seed ranks coalitions poorly.")
         else:
