@@ -853,7 +853,7 @@ def test_budget_findings_compare_three_budgets(repo_root):
 
     assert [bullet.split(", α")[0] for bullet in bullets] == [
         "Within a budget of 4.0 units (the costliest fine-tuned point",
-        "Within a budget of 9.0 units (the cheapest retrained point",
+        "Within a budget of 9.0 units (the cheapest retrained point that KernelSHAP determines",
         "Within a budget of 15.0 units (the costliest point",
     ]
     assert "KernelSHAP, FT 60 steps on 16 coalitions (LDS 0.300 at 3.0" in bullets[0]
