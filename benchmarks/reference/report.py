@@ -199,7 +199,7 @@ def _lds_section(lds_rows, truth, additive) -> str:
         return "\n".join(lines + [f"Attributions: {NOT_MEASURED} (no estimator has enough coalition values yet)."])
     lines += [
         "Mean over datamodel sets with a 95% t-interval. *Datamodel coalitions* counts the coalitions of all sets, "
-        "a coalition drawn twice counted twice; *coalitions* is how many coalition values the estimator read "
+        "a coalition in two sets counted twice; *coalitions* is how many coalition values the estimator read "
         "(boundary values included); *cost* is in units of one retrain plus its inference, and counts each "
         "distinct coalition once.",
         "",

@@ -313,7 +313,11 @@ class ValuationConfig:
 
 @dataclass
 class LDSConfig:
-    """Datamodel coalitions retrained from scratch for the LDS."""
+    """Datamodel coalitions retrained from scratch for the LDS.
+
+    Each of the `num_sets` sets per α holds `coalitions_per_set` different
+    coalitions of size round(α·n).
+    """
 
     alphas: list[float] = field(default_factory=lambda: [0.5])
     num_sets: int = 3

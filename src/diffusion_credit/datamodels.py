@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 
 from . import store
+from .errors import InputError
 from .executors import CoalitionTask
 from .study import Study
 from .valuation import bits_to_coalition, coalition_to_bits, sample_datamodel_sets
@@ -26,12 +27,15 @@ def plan_datamodels(study: Study) -> list[CoalitionTask]:
     num_contributors = len(study.contributors)
     tasks = []
     for alpha_index, alpha in enumerate(lds.alphas):
-        sets = sample_datamodel_sets(
-            num_contributors, alpha, lds.num_sets, lds.coalitions_per_set, seed=lds.seed + alpha_index
-        )
+        try:
+            sets = sample_datamodel_sets(
+                num_contributors, alpha, lds.num_sets, lds.coalitions_per_set, seed=lds.seed + alpha_index, distinct=True
+            )
+        except ValueError as error:
+            raise InputError(f"lds with alpha={alpha:g} and {num_contributors} contributors: {error}") from None
         for set_index, coalitions in enumerate(sets):
             tags = {store.TAG_DATAMODEL_ALPHA: f"{alpha:g}", store.TAG_DATAMODEL_SET: str(set_index)}
-            for bits in dict.fromkeys(coalition_to_bits(row) for row in coalitions):
+            for bits in map(coalition_to_bits, coalitions):
                 tasks.append(CoalitionTask(bits, "retrain", tags=tags))
     return tasks
 

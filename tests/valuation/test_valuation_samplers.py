@@ -130,6 +130,28 @@ def test_datamodel_sets_are_independent_and_stable():
     assert not np.array_equal(three[0], three[1])
 
 
+def test_distinct_datamodel_sets_extend_plain_draw():
+    # 16 draws from the 252 coalitions of size 5 among 10 repeat one with probability ≈ 0.38 per set.
+    plain = sample_datamodel_sets(10, 0.5, num_sets=20, coalitions_per_set=16, seed=0)
+    distinct = sample_datamodel_sets(10, 0.5, num_sets=20, coalitions_per_set=16, seed=0, distinct=True)
+
+    repeated = 0
+    for plain_set, distinct_set in zip(plain, distinct):
+        keys = [row.tobytes() for row in distinct_set]
+        assert len(set(keys)) == 16
+        first = list(dict.fromkeys(row.tobytes() for row in plain_set))
+        assert keys[: len(first)] == first
+        repeated += len(first) < 16
+    assert repeated > 0, "no set repeated a coalition, so this seed does not test the extra draws"
+    np.testing.assert_array_equal(distinct.sum(axis=2), 5)
+
+
+def test_distinct_datamodel_sets_reject_too_many():
+    assert sample_datamodel_sets(4, 0.5, num_sets=2, coalitions_per_set=6, seed=1, distinct=True).shape == (2, 6, 4)
+    with pytest.raises(ValueError, match="coalitions_per_set=7 exceeds the 6 distinct coalitions of size 2 among 4"):
+        sample_datamodel_sets(4, 0.5, num_sets=1, coalitions_per_set=7, seed=1, distinct=True)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 1.0, 0.01, 0.99])
 def test_datamodel_degenerate_alpha_raises(alpha):
     with pytest.raises(ValueError, match="alpha"):

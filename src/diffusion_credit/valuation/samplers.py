@@ -25,6 +25,7 @@ Which sampler goes with which estimator:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -203,12 +204,16 @@ def sample_datamodel_sets(
     coalitions_per_set: int,
     *,
     seed: int,
+    distinct: bool = False,
 ) -> np.ndarray:
     """Sample independent sets of datamodel coalitions of size `round(α·n)`.
 
     Each coalition is uniform over the coalitions of that size and drawn
     independently, so a set may hold the same coalition twice (likely only
-    for small `n`). Set `s` depends only on `(seed, s)`, so asking for more
+    for small `n`). With `distinct`, a set keeps the first occurrence of
+    each coalition and draws on until it has `coalitions_per_set` different
+    ones; its first rows are those of the plain draw, so existing sets only
+    gain coalitions. Set `s` depends only on `(seed, s)`, so asking for more
     sets keeps the earlier ones.
 
     Args:
@@ -217,19 +222,43 @@ def sample_datamodel_sets(
         num_sets: number of independent sets (the LDS reports a CI over them).
         coalitions_per_set: coalitions in each set.
         seed: seed of the `np.random.Generator` of every set.
+        distinct: draw until every set has `coalitions_per_set` different coalitions.
 
     Returns:
         bool `[num_sets, coalitions_per_set, n]`.
+
+    Raises:
+        ValueError: `distinct` asks for more coalitions than the `C(n, size)` that exist.
     """
     size = datamodel_coalition_size(num_contributors, alpha)
     _check_count("num_sets", num_sets)
     _check_count("coalitions_per_set", coalitions_per_set)
+    available = math.comb(num_contributors, size)
+    if distinct and coalitions_per_set > available:
+        raise ValueError(
+            f"coalitions_per_set={coalitions_per_set} exceeds the {available} distinct coalitions of size {size} among "
+            f"{num_contributors} contributors; ask for at most {available}."
+        )
 
     sets = np.empty((num_sets, coalitions_per_set, num_contributors), dtype=bool)
     for index, rng in enumerate(_child_generators(seed, num_sets)):
         sizes = np.full(coalitions_per_set, size)
-        sets[index] = _uniform_coalitions_of_sizes(rng, sizes, num_contributors)
+        rows = _uniform_coalitions_of_sizes(rng, sizes, num_contributors)
+        if distinct:
+            rows = _distinct_rows(rng, rows, coalitions_per_set, size)
+        sets[index] = rows
     return sets
+
+
+def _distinct_rows(rng: np.random.Generator, rows: np.ndarray, count: int, size: int) -> np.ndarray:
+    """Keep the first occurrence of each row and draw more rows of `size` from `rng` until `count` are different."""
+    kept: dict[bytes, np.ndarray] = {}
+    while True:
+        for row in rows:
+            kept.setdefault(row.tobytes(), row)
+            if len(kept) == count:
+                return np.stack(list(kept.values()))
+        rows = _uniform_coalitions_of_sizes(rng, np.full(count, size), rows.shape[1])
 
 
 def enumerate_coalitions(num_contributors: int) -> np.ndarray:
