@@ -457,21 +457,25 @@ def _plot_budget(estimates, truth, path: Path) -> Path | None:
         return None
     from diffusion_credit.evaluation import lds_over_sets
 
-    figure, axes = plt.subplots(figsize=(6.5, 4.2))
+    # tab20 gives every attribution its own color; the marker tells the estimator apart.
+    colors = iter(plt.get_cmap("tab20").colors * 2)
+    markers = {"KernelSHAP": "o", "LOO": "^", "Banzhaf": "s"}
+    figure, axes = plt.subplots(figsize=(8.5, 4.5))
     for estimate, curve in curves:
         defined = [p for p in curve if p.lds is not None and p.lds.mean is not None]
-        axes.plot([p.cost for p in defined], [p.lds.mean for p in defined], marker="o", label=estimate.label)
+        axes.plot([p.cost for p in defined], [p.lds.mean for p in defined], marker="o", color=next(colors), label=estimate.label)
     for estimate in singles:
         result = lds_over_sets(estimate.scores, truth[alpha]["sets"]) if truth[alpha]["sets"] else None
         if result is not None and result.mean is not None:
-            axes.scatter([estimate.cost], [result.mean], marker="x", label=estimate.label)
+            marker = markers.get(estimate.estimator, "x")
+            axes.scatter([estimate.cost], [result.mean], marker=marker, s=45, color=next(colors), label=estimate.label)
     axes.set_xscale("log")
     axes.set_xlabel("compute (units of one retrain + inference)")
     axes.set_ylabel(f"LDS, α = {alpha:g}")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     return path
 
