@@ -18,6 +18,7 @@ from diffusion_credit.properties.base import check_images
 
 __all__ = ["frechet_distance", "training_fid"]
 
+
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Return the Fréchet distance between Gaussians fit to two feature sets.
 
