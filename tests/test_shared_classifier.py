@@ -24,19 +24,29 @@ def publish_classifier(config) -> str:
     return run.data.tags[store.TAG_DIGEST]
 
 
+def build_property_forbidding(monkeypatch, module, name, message, config, overrides=None):
+    """Build the property of a new Study on `config`, with `module.name` raising AssertionError(message) if called."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(message)
+
+    monkeypatch.setattr(module, name, forbidden)
+    study = Study(load_config(config, overrides), progress=False)
+    study.tracking()
+    study.property
+    return study
+
+
 def test_empty_cache_fetches_classifier_from_store(tmp_path, write_smoke_config, monkeypatch):
     config = write_smoke_config(tmp_path)
     key = publish_classifier(config)
     weights = (tmp_path / "cache" / "classifiers" / key / "model.safetensors").read_bytes()
 
     # Another machine: the same store, an empty cache, and no training allowed.
-    def no_training(*args, **kwargs):
-        raise AssertionError("the classifier was trained again instead of fetched from the run store")
-
-    monkeypatch.setattr(classifier, "train_classifier", no_training)
-    second = Study(load_config(config, {"data.cache_dir": str(tmp_path / "other-cache")}), progress=False)
-    second.tracking()
-    second.property
+    message = "the classifier was trained again instead of fetched from the run store"
+    second = build_property_forbidding(
+        monkeypatch, classifier, "train_classifier", message, config, {"data.cache_dir": str(tmp_path / "other-cache")}
+    )
 
     assert (tmp_path / "other-cache" / "classifiers" / key / "model.safetensors").read_bytes() == weights
     assert len(classifier_runs(second)) == 1
@@ -71,13 +81,8 @@ def test_matching_cache_skips_the_download(tmp_path, write_smoke_config, monkeyp
     [run] = classifier_runs(Study(load_config(config), progress=False))
     assert run.data.tags[store.TAG_WEIGHTS_SHA256] == stages.weights_sha256(tmp_path / "cache" / "classifiers" / key)
 
-    def no_download(*args, **kwargs):
-        raise AssertionError("the classifier was downloaded although the cached weights match the run's hash tag")
-
-    monkeypatch.setattr(store, "download_artifact", no_download)
-    second = Study(load_config(config), progress=False)
-    second.tracking()
-    second.property
+    message = "the classifier was downloaded although the cached weights match the run's hash tag"
+    build_property_forbidding(monkeypatch, store, "download_artifact", message, config)
 
 
 def test_incomplete_cache_is_restored_from_store(tmp_path, write_smoke_config, monkeypatch):
@@ -86,13 +91,8 @@ def test_incomplete_cache_is_restored_from_store(tmp_path, write_smoke_config, m
     entry = tmp_path / "cache" / "classifiers" / key
     (entry / "meta.json").unlink()
 
-    def no_training(*args, **kwargs):
-        raise AssertionError("the classifier was trained again instead of restored from the run store")
-
-    monkeypatch.setattr(classifier, "train_classifier", no_training)
-    second = Study(load_config(config), progress=False)
-    second.tracking()
-    second.property
+    message = "the classifier was trained again instead of restored from the run store"
+    second = build_property_forbidding(monkeypatch, classifier, "train_classifier", message, config)
 
     assert (entry / "meta.json").is_file()
     assert len(classifier_runs(second)) == 1
