@@ -922,3 +922,27 @@ def test_approximation_reliability_checks_fidelity(repo_root, low, wording):
     assert bullet.startswith("sFT 60 steps on the 39 datamodel coalitions: the seed std σ_w = 0.0200 is 4.0 times")
     assert "one fine-tuning seed has reliability 0.06 and the mean of 3.0 seeds 0.18." in bullet
     assert wording in bullet
+
+
+def test_reliability_removes_seed_offsets(repo_root):
+    """Seed offsets shared by all coalitions do not count as noise; the one-way split would count them."""
+    analysis = load_module(repo_root, "report_analysis")
+    reliability = load_module(repo_root, "report_reliability")
+    rng = np.random.default_rng(1)
+    true_values = rng.normal(1.5, 0.03, size=2000)
+    offsets = {0: 0.0, 1: 0.08, 2: -0.08}
+    seed_values = {
+        f"c{index}": {seed: value + offset + rng.normal(0.0, 0.02) for seed, offset in offsets.items()}
+        for index, value in enumerate(true_values)
+    }
+    seeds = {bits: list(by_seed.values()) for bits, by_seed in seed_values.items()}
+    values = {bits: float(np.mean(v)) for bits, v in seeds.items()}
+    adjusted = analysis.Game("sft", 60, values, seeds, seed_values=seed_values)
+    pooled = analysis.Game("sft", 60, values, seeds)
+
+    (row,) = reliability.reliability_rows({("sft", 60): adjusted}, list(seed_values))
+    (one_way,) = reliability.reliability_rows({("sft", 60): pooled}, list(seed_values))
+
+    assert row["sigma_within"] == pytest.approx(0.02, rel=0.04)
+    assert row["sigma_between"] == pytest.approx(0.03, rel=0.06)
+    assert one_way["sigma_within"] > 0.06

@@ -422,10 +422,13 @@ def _reliability_table(reliability, alpha) -> list[str]:
         return []
     lines = [
         "",
-        f"Signal and noise over the datamodel coalitions of α = {alpha:g}: the seed std σ_w (pooled), the std of "
-        "the true values between coalitions σ_b (the spread of the seed means less their noise), the reliability "
-        "R = σ_b² / (σ_b² + σ_w²/k) of a k-seed value, and √R, the highest correlation even exact values can "
-        "reach with these values. For the retrained values, √R caps every LDS above.",
+        f"Signal and noise over the datamodel coalitions of α = {alpha:g}. A seed gives every coalition the same "
+        "offset, which cannot change their ranking, so each value is fitted as coalition effect plus seed offset. "
+        "σ_w is the std of what is left, the seed noise. σ_b is the std of the true values between coalitions: "
+        "the spread of the coalition effects less their noise. The reliability of a k-seed value is "
+        "R = σ_b² / (σ_b² + σ_w²/k), and √R is the highest correlation even exact values can reach with these "
+        "values. For the retrained values, √R caps every LDS above. The seed-noise table above keeps the offsets "
+        "in its std.",
         "",
         "| method | coalitions | mean seeds k | σ_w | σ_w from (coalitions with 2+ seeds) | σ_b | R, 1 seed | R, as measured | ceiling √R |",
         "|---|---|---|---|---|---|---|---|---|",

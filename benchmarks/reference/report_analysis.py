@@ -103,6 +103,8 @@ class Game:
         values: coalition bitstring to the mean value over seeds.
         seeds: coalition bitstring to the values of each seed.
         ignored_rows: rows of the same method and steps with an older recipe, left out.
+        seed_values: coalition bitstring to {seed: value}, for the analyses
+            that need to know which seed gave which value.
     """
 
     method: str
@@ -110,6 +112,7 @@ class Game:
     values: dict[str, float]
     seeds: dict[str, list[float]]
     ignored_rows: int = 0
+    seed_values: dict[str, dict[int, float]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -216,7 +219,10 @@ def games(data: BenchmarkData) -> dict[GameId, Game]:
         current = rows[rows["game_key"] == newest]
         seeds = current.groupby("coalition")["value"].apply(list).to_dict()
         values = {bits: float(np.mean(replicates)) for bits, replicates in seeds.items()}
-        result[(method, steps)] = Game(method, steps, values, seeds, ignored_rows=len(rows) - len(current))
+        seed_values = {
+            bits: dict(zip(group["seed"].astype(int), group["value"].astype(float))) for bits, group in current.groupby("coalition")
+        }
+        result[(method, steps)] = Game(method, steps, values, seeds, ignored_rows=len(rows) - len(current), seed_values=seed_values)
     return result
 
 

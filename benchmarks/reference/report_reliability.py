@@ -1,13 +1,18 @@
 """How much of a game's spread between coalitions is signal, and what that caps.
 
-A coalition value from one seed is the coalition's true value plus seed
-noise. Across the datamodel coalitions (the population every LDS set is
-drawn from) the one-way random-effects split of the variance is
+A coalition value from one seed is the coalition's true value, plus an
+offset that the seed gives every coalition alike, plus seed noise. Seed `k`
+is the same seed for every coalition, and its offset is real: at 60 steps,
+sFT's third fine-tuning seed scores all 42 datamodel coalitions about 0.02
+lower. An offset shared by all coalitions cannot change their ranking, so
+it is fitted and removed: `value = coalition effect + seed offset + noise`,
+by least squares over every value of the game. Across the datamodel
+coalitions (the population every LDS set is drawn from) the split is then
 
-    var(mean of k seeds) = σ_b² + σ_w² / k,
+    var(coalition effect from k seeds) = σ_b² + σ_w² / k,
 
-with σ_w² the pooled variance between seeds of one coalition and σ_b² the
-variance of the true values between coalitions. The reliability of a k-seed
+with σ_w² the residual variance of that fit and σ_b² the variance of the
+true values between coalitions. The reliability of a k-seed
 value is `R_k = σ_b² / (σ_b² + σ_w² / k)`, and `√R_k` bounds the correlation
 that even the exact values can reach with such noisy ones. So `√R` of the
 retrained ground truth is the ceiling an LDS should be read against (the
@@ -42,12 +47,15 @@ def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Ite
     population = list(dict.fromkeys(datamodel_coalitions))
     rows = []
     for (method, steps), game in sorted(all_games.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
-        within = _pooled_within_variance(game.seeds.values())
-        members = [bits for bits in population if bits in game.values]
+        if game.seed_values:
+            within, effects = _seed_adjusted(game.seed_values)
+        else:
+            within, effects = _pooled_within_variance(game.seeds.values()), game.values
+        members = [bits for bits in population if bits in effects]
         if within is None or len(members) < 3:
             continue
 
-        means = np.array([game.values[bits] for bits in members])
+        means = np.array([effects[bits] for bits in members])
         counts = np.array([len(game.seeds[bits]) for bits in members], dtype=float)
         between = max(0.0, float(np.var(means, ddof=1)) - within * float(np.mean(1.0 / counts)))
 
@@ -69,6 +77,33 @@ def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Ite
             }
         )
     return rows
+
+
+def _seed_adjusted(seed_values: Mapping[str, Mapping[int, float]]) -> tuple[float | None, dict[str, float]]:
+    """Fit `value = coalition effect + seed offset` by least squares; return the residual variance and the effects.
+
+    The first seed's offset is 0, so an effect is on that seed's scale. The
+    variance is None when no coalition has two seeds (nothing is left over).
+    """
+    coalitions = sorted(seed_values)
+    seeds = sorted({seed for by_seed in seed_values.values() for seed in by_seed})
+    observations = [(row, seed, value) for row, bits in enumerate(coalitions) for seed, value in seed_values[bits].items()]
+
+    design = np.zeros((len(observations), len(coalitions) + len(seeds) - 1))
+    targets = np.empty(len(observations))
+    for index, (row, seed, value) in enumerate(observations):
+        design[index, row] = 1.0
+        if seed != seeds[0]:
+            design[index, len(coalitions) + seeds.index(seed) - 1] = 1.0
+        targets[index] = value
+    coefficients, _, rank, _ = np.linalg.lstsq(design, targets, rcond=None)
+
+    effects = {bits: float(coefficients[row]) for row, bits in enumerate(coalitions)}
+    degrees = len(observations) - rank
+    if degrees <= 0:
+        return None, effects
+    residuals = targets - design @ coefficients
+    return float(residuals @ residuals) / degrees, effects
 
 
 def _pooled_within_variance(replicates: Iterable[list[float]]) -> float | None:

@@ -20,6 +20,10 @@ NOISE_RATIO_HIGH = 0.5
 
 def conclusions(lds_rows, fidelity, noise, reliability, costs: pd.DataFrame, estimates: Sequence[Estimate], truth, additive) -> str:
     """Return the conclusions as markdown: a group of bullet points under each question the benchmark answers."""
+    # The reliability rows remove the seed offsets and compare same-size coalitions, so they replace the
+    # cruder noise ratio of the same game.
+    covered = {(row["method"], row["steps"]) for row in reliability}
+    noise_only = [row for row in noise if (row["method"], row["steps"]) not in covered]
     groups = {
         "Which method wins, and at which budget": [
             *_lds_findings(lds_rows),
@@ -32,11 +36,11 @@ def conclusions(lds_rows, fidelity, noise, reliability, costs: pd.DataFrame, est
             *_approximation_findings(lds_rows),
             *_fidelity_findings(fidelity),
             *_approximation_reliability(reliability, fidelity),
-            *_noise_findings([row for row in noise if row["method"] != "retrain"]),
+            *_noise_findings([row for row in noise_only if row["method"] != "retrain"]),
         ],
         "How far the ground truth can be trusted": [
             *_ceiling_findings(reliability),
-            *_noise_findings([row for row in noise if row["method"] == "retrain"]),
+            *_noise_findings([row for row in noise_only if row["method"] == "retrain"]),
         ],
         "What to tune next": [_without_prefix(bullet) for bullet in _next_steps(lds_rows, fidelity, noise, additive)],
     }
