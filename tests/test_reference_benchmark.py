@@ -946,3 +946,18 @@ def test_reliability_removes_seed_offsets(repo_root):
     assert row["sigma_within"] == pytest.approx(0.02, rel=0.04)
     assert row["sigma_between"] == pytest.approx(0.03, rel=0.06)
     assert one_way["sigma_within"] > 0.06
+
+
+def test_seed_adjusted_values_remove_offsets(repo_root):
+    analysis = load_module(repo_root, "report_analysis")
+    # Seed 1 scores every coalition 0.1 higher; "a" has both seeds, "b" seed 0 alone, "c" seed 1 alone.
+    seed_values = {"a": {0: 1.0, 1: 1.1}, "b": {0: 2.0}, "c": {1: 3.1}, "d": {0: 0.5, 1: 0.6}}
+
+    variance, effects = analysis.seed_adjusted(seed_values)
+
+    assert effects == pytest.approx({"a": 1.0, "b": 2.0, "c": 3.0, "d": 0.5})
+    assert variance == pytest.approx(0.0, abs=1e-20)
+    # Seed 2 appears alone in a coalition no other seed shares, so its offset cannot be estimated.
+    variance, effects = analysis.seed_adjusted({"a": {0: 1.0, 1: 1.1}, "e": {2: 5.0}})
+    assert effects == pytest.approx({"a": 1.05, "e": 5.0})
+    assert variance == pytest.approx(0.005)

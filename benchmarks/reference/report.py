@@ -146,8 +146,10 @@ def _header(data: analysis.BenchmarkData) -> str:
         "Machines: " + ("; ".join(f"`{machine}`" for machine in machines) or NOT_MEASURED) + ".",
         "",
         "How values are combined: a coalition evaluated with several seeds (the noise, sft-seeds and datamodel-seeds "
-        "phases) counts with the mean over its seeds, both as ground truth and as estimator input. `v(∅)` is the untrained model; "
-        "`v(N)` is `θ*` for retraining and the method's own full-coalition run for sFT and FT.",
+        "phases) counts with the mean over its seeds, both as ground truth and as estimator input. A seed shifts "
+        "every coalition alike, so each seed's offset against the config's seed is fitted over the game and removed "
+        "before averaging. `v(∅)` is the untrained model; `v(N)` is `θ*` for retraining and the method's own "
+        "full-coalition run for sFT and FT.",
     ]
     if data.other_studies:
         lines += ["", f"The CSV files also hold studies {', '.join(data.other_studies)}; run with `--study` to report them."]

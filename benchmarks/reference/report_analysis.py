@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -32,6 +32,7 @@ __all__ = [
     "BenchmarkData",
     "Game",
     "Estimate",
+    "seed_adjusted",
     "seed_range",
     "load_results",
     "games",
@@ -208,8 +209,12 @@ def load_results(results_dir: str | Path, study: str | None = None) -> Benchmark
 def games(data: BenchmarkData) -> dict[GameId, Game]:
     """Group the coalition values into games; seed replicates of a coalition are averaged.
 
-    When one method and step count has rows of several recipes (an upstream
-    change), only the recipe of the newest row is kept.
+    A seed shifts every coalition alike, so with several seeds in a game the
+    average is taken after removing each seed's offset (see `seed_adjusted`).
+    Otherwise a coalition with seeds 0 and 1 and one with seed 0 alone would
+    differ by half of seed 1's offset. When one method and step count has
+    rows of several recipes (an upstream change), only the recipe of the
+    newest row is kept.
     """
     result = {}
     frame = data.coalitions.sort_values("finished_at")
@@ -222,9 +227,61 @@ def games(data: BenchmarkData) -> dict[GameId, Game]:
         seed_values = {
             bits: dict(zip(group["seed"].astype(int), group["value"].astype(float))) for bits, group in current.groupby("coalition")
         }
+        if current["seed"].nunique() > 1:
+            values = seed_adjusted(seed_values)[1]
+        # Every game drops the last bits of float arithmetic alike, so equal values tie in all of them.
+        values = {bits: round(value, VALUE_DECIMALS) for bits, value in values.items()}
         result[(method, steps)] = Game(method, steps, values, seeds, ignored_rows=len(rows) - len(current), seed_values=seed_values)
     return result
 
+
+def seed_adjusted(seed_values: Mapping[str, Mapping[int, float]]) -> tuple[float | None, dict[str, float]]:
+    """Fit `value = coalition effect + seed offset` by least squares; return the residual variance and the effects.
+
+    The first seed's offset is 0, so an effect is on that seed's scale. The
+    variance is None when no coalition has two seeds (nothing is left over).
+    When a seed never shares a coalition with the others, its offset cannot
+    be told from the coalitions' values: the plain means and the pooled
+    variance between seeds are returned instead.
+    """
+    coalitions = sorted(seed_values)
+    seeds = sorted({seed for by_seed in seed_values.values() for seed in by_seed})
+    observations = [(row, seed, value) for row, bits in enumerate(coalitions) for seed, value in seed_values[bits].items()]
+
+    design = np.zeros((len(observations), len(coalitions) + len(seeds) - 1))
+    targets = np.empty(len(observations))
+    for index, (row, seed, value) in enumerate(observations):
+        design[index, row] = 1.0
+        if seed != seeds[0]:
+            design[index, len(coalitions) + seeds.index(seed) - 1] = 1.0
+        targets[index] = value
+    coefficients, _, rank, _ = np.linalg.lstsq(design, targets, rcond=None)
+    if rank < design.shape[1]:
+        return _one_way(seed_values)
+
+    # Recomputed from the offsets, so that a coalition seen only with the first seed keeps its value.
+    offsets = {seed: 0.0 if index == 0 else float(coefficients[len(coalitions) + index - 1]) for index, seed in enumerate(seeds)}
+    effects = {bits: float(np.mean([value - offsets[seed] for seed, value in seed_values[bits].items()])) for bits in coalitions}
+    degrees = len(observations) - rank
+    if degrees <= 0:
+        return None, effects
+    residuals = targets - design @ coefficients
+    return float(residuals @ residuals) / degrees, effects
+
+
+def _one_way(seed_values: Mapping[str, Mapping[int, float]]) -> tuple[float | None, dict[str, float]]:
+    """Return the pooled variance between seeds of one coalition (None without replicates) and the plain means."""
+    means = {bits: float(np.mean(list(by_seed.values()))) for bits, by_seed in seed_values.items()}
+    replicated = [list(by_seed.values()) for by_seed in seed_values.values() if len(by_seed) >= 2]
+    degrees = sum(len(values) - 1 for values in replicated)
+    if not degrees:
+        return None, means
+    squares = sum(float(np.var(values, ddof=1)) * (len(values) - 1) for values in replicated)
+    return squares / degrees, means
+
+
+VALUE_DECIMALS = 12
+"""Decimals a game value keeps: far below any measured difference, above the rounding of means and fits."""
 
 MIN_SET_COALITIONS = 8
 """A datamodel set enters the LDS once this many of its coalitions are retrained

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from report_analysis import Game, GameId
+from report_analysis import Game, GameId, seed_adjusted
 
 __all__ = ["reliability_rows"]
 
@@ -48,7 +48,7 @@ def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Ite
     rows = []
     for (method, steps), game in sorted(all_games.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
         if game.seed_values:
-            within, effects = _seed_adjusted(game.seed_values)
+            within, effects = seed_adjusted(game.seed_values)
         else:
             within, effects = _pooled_within_variance(game.seeds.values()), game.values
         members = [bits for bits in population if bits in effects]
@@ -77,33 +77,6 @@ def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Ite
             }
         )
     return rows
-
-
-def _seed_adjusted(seed_values: Mapping[str, Mapping[int, float]]) -> tuple[float | None, dict[str, float]]:
-    """Fit `value = coalition effect + seed offset` by least squares; return the residual variance and the effects.
-
-    The first seed's offset is 0, so an effect is on that seed's scale. The
-    variance is None when no coalition has two seeds (nothing is left over).
-    """
-    coalitions = sorted(seed_values)
-    seeds = sorted({seed for by_seed in seed_values.values() for seed in by_seed})
-    observations = [(row, seed, value) for row, bits in enumerate(coalitions) for seed, value in seed_values[bits].items()]
-
-    design = np.zeros((len(observations), len(coalitions) + len(seeds) - 1))
-    targets = np.empty(len(observations))
-    for index, (row, seed, value) in enumerate(observations):
-        design[index, row] = 1.0
-        if seed != seeds[0]:
-            design[index, len(coalitions) + seeds.index(seed) - 1] = 1.0
-        targets[index] = value
-    coefficients, _, rank, _ = np.linalg.lstsq(design, targets, rcond=None)
-
-    effects = {bits: float(coefficients[row]) for row, bits in enumerate(coalitions)}
-    degrees = len(observations) - rank
-    if degrees <= 0:
-        return None, effects
-    residuals = targets - design @ coefficients
-    return float(residuals @ residuals) / degrees, effects
 
 
 def _pooled_within_variance(replicates: Iterable[list[float]]) -> float | None:
