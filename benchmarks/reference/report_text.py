@@ -247,8 +247,8 @@ def _budget_findings(estimates: Sequence[Estimate], truth) -> list[str]:
         cost, lds, label, count = max(affordable, key=lambda p: p[1])
         bullets.append(
             f"Within a budget of {level:.1f} units ({source}, α = {alpha:g}), the best measured KernelSHAP point is "
-            f"{label} on {count} coalitions (LDS {lds:.3f} at {cost:.1f} units); single budget points carry "
-            "no interval in this comparison."
+            f"{label} on {count} coalitions (LDS {lds:.3f} at {cost:.1f} units). A single budget point carries "
+            "no interval."
         )
     return bullets
 
