@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -32,6 +32,7 @@ __all__ = [
     "BenchmarkData",
     "Game",
     "Estimate",
+    "pooled_within_variance",
     "seed_adjusted",
     "seed_range",
     "load_results",
@@ -241,7 +242,7 @@ def seed_adjusted(seed_values: Mapping[str, Mapping[int, float]]) -> tuple[float
     The first seed's offset is 0, so an effect is on that seed's scale. The
     variance is None when no coalition has two seeds (nothing is left over).
     When a seed never shares a coalition with the others, its offset cannot
-    be told from the coalitions' values: the plain means and the pooled
+    be separated from the coalitions' values. The plain means and the pooled
     variance between seeds are returned instead.
     """
     coalitions = sorted(seed_values)
@@ -272,12 +273,17 @@ def seed_adjusted(seed_values: Mapping[str, Mapping[int, float]]) -> tuple[float
 def _one_way(seed_values: Mapping[str, Mapping[int, float]]) -> tuple[float | None, dict[str, float]]:
     """Return the pooled variance between seeds of one coalition (None without replicates) and the plain means."""
     means = {bits: float(np.mean(list(by_seed.values()))) for bits, by_seed in seed_values.items()}
-    replicated = [list(by_seed.values()) for by_seed in seed_values.values() if len(by_seed) >= 2]
-    degrees = sum(len(values) - 1 for values in replicated)
-    if not degrees:
-        return None, means
-    squares = sum(float(np.var(values, ddof=1)) * (len(values) - 1) for values in replicated)
-    return squares / degrees, means
+    return pooled_within_variance(list(by_seed.values()) for by_seed in seed_values.values()), means
+
+
+def pooled_within_variance(replicates: Iterable[list[float]]) -> float | None:
+    """Return the pooled variance between seeds over coalitions with at least 2 seeds, or None."""
+    squares, degrees = 0.0, 0
+    for values in replicates:
+        if len(values) >= 2:
+            squares += float(np.var(values, ddof=1)) * (len(values) - 1)
+            degrees += len(values) - 1
+    return squares / degrees if degrees else None
 
 
 VALUE_DECIMALS = 12

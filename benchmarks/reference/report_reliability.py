@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from report_analysis import Game, GameId, seed_adjusted
+from report_analysis import Game, GameId, pooled_within_variance, seed_adjusted
 
 __all__ = ["reliability_rows"]
 
@@ -50,7 +50,7 @@ def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Ite
         if game.seed_values:
             within, effects = seed_adjusted(game.seed_values)
         else:
-            within, effects = _pooled_within_variance(game.seeds.values()), game.values
+            within, effects = pooled_within_variance(game.seeds.values()), game.values
         members = [bits for bits in population if bits in effects]
         if within is None or len(members) < 3:
             continue
@@ -77,16 +77,6 @@ def reliability_rows(all_games: Mapping[GameId, Game], datamodel_coalitions: Ite
             }
         )
     return rows
-
-
-def _pooled_within_variance(replicates: Iterable[list[float]]) -> float | None:
-    """Return the pooled variance between seeds over coalitions with at least 2 seeds, or None."""
-    squares, degrees = 0.0, 0
-    for values in replicates:
-        if len(values) >= 2:
-            squares += float(np.var(values, ddof=1)) * (len(values) - 1)
-            degrees += len(values) - 1
-    return squares / degrees if degrees else None
 
 
 def _reliability(between: float, within: float, seeds: float) -> float:
