@@ -462,7 +462,7 @@ def _plot_budget(estimates, truth, path: Path) -> Path | None:
         return None
     from diffusion_credit.evaluation import lds_over_sets
 
-    # tab20 gives every attribution its own color; the marker tells the estimator apart.
+    # tab20 gives every attribution its own color, and the marker shows the estimator.
     colors = iter(plt.get_cmap("tab20").colors * 2)
     markers = {"KernelSHAP": "o", "LOO": "^", "Banzhaf": "s"}
     figure, axes = plt.subplots(figsize=(8.5, 4.5))

@@ -315,7 +315,7 @@ class ValuationConfig:
 class LDSConfig:
     """Datamodel coalitions retrained from scratch for the LDS.
 
-    Each of the `num_sets` sets per α holds `coalitions_per_set` different
+    Each of the `num_sets` sets per α contains `coalitions_per_set` different
     coalitions of size round(α·n).
     """
 

@@ -252,12 +252,12 @@ def sample_datamodel_sets(
 
 def _distinct_rows(rng: np.random.Generator, rows: np.ndarray, count: int, size: int) -> np.ndarray:
     """Keep the first occurrence of each row and draw more rows of `size` from `rng` until `count` are different."""
-    kept: dict[bytes, np.ndarray] = {}
+    first_rows: dict[bytes, np.ndarray] = {}
     while True:
         for row in rows:
-            kept.setdefault(row.tobytes(), row)
-            if len(kept) == count:
-                return np.stack(list(kept.values()))
+            first_rows.setdefault(row.tobytes(), row)
+            if len(first_rows) == count:
+                return np.stack(list(first_rows.values()))
         rows = _uniform_coalitions_of_sizes(rng, np.full(count, size), rows.shape[1])
 
 
